@@ -1,0 +1,25 @@
+//! Switchboard's vocabulary: the words every other crate speaks.
+//!
+//! Architecture invariant: this crate is pure data and validation. It never depends on tokio,
+//! sqlx, axum, lapin, wasmtime or webrtc, never does IO, and never reads the clock (callers pass
+//! `now` where time matters).
+
+mod address;
+mod hours;
+mod id;
+mod identity;
+mod pii;
+mod resources;
+
+pub use address::{AddressError, EmailAddress, PhoneNumber};
+pub use hours::{BusinessHours, DayOfWeek, HoursError, OpenSpan};
+pub use id::{ApiKeyId, BusinessHoursId, EndpointId, IdParseError, QueueId, SessionId, SkillId, TenantId, UserId};
+pub use identity::{Role, RoleParseError, UserStatus};
+pub use pii::Pii;
+pub use resources::{
+    AgentSelection, ApiKey, Channel, ChannelCosts, ChannelEndpoint, EndpointKind, MAX_SKILL_LEVEL, Overflow,
+    OverflowTarget, Queue, RelaxStep, Skill, SkillLevel, SkillRequirement, Tenant, TenantStatus, User,
+};
+
+/// Milliseconds since the Unix epoch, the one timestamp type stored and sent on the wire.
+pub type UnixMillis = i64;

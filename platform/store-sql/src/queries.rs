@@ -1,0 +1,767 @@
+//! The `Store` methods, written once for both databases.
+
+use switchboard_domain::{
+    ApiKey, ApiKeyId, ChannelCosts, EmailAddress, SessionId, SkillLevel, Tenant, TenantId, TenantStatus, UnixMillis,
+    User, UserId,
+};
+use switchboard_store::{
+    ApiKeySecret, Credentials, DocKind, NewTenant, Page, PageRequest, RefreshOutcome, RefreshToken, Session, Store,
+    StoreError, StoredDoc,
+};
+
+use crate::{SqlStore, backend_err, conflict_or, int, opt_int, opt_text, parse, text};
+
+const EMAIL_TAKEN: &str = "email already registered";
+
+/// The parts of a user kept as one JSON column.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Profile {
+    capacity: u32,
+    channel_costs: ChannelCosts,
+    skills: Vec<SkillLevel>,
+}
+
+fn profile_json(user: &User) -> Result<String, StoreError> {
+    serde_json::to_string(&Profile {
+        capacity: user.capacity,
+        channel_costs: user.channel_costs.clone(),
+        skills: user.skills.clone(),
+    })
+    .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Login identities are case-insensitive.
+fn identity_key(email: &EmailAddress) -> String {
+    email.as_str().to_lowercase()
+}
+
+fn status_text(s: TenantStatus) -> &'static str {
+    match s {
+        TenantStatus::Active => "active",
+        TenantStatus::Suspended => "suspended",
+    }
+}
+
+fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, StoreError> {
+    let profile: Profile =
+        serde_json::from_str(&text(row, "profile")?).map_err(|e| StoreError::Corrupt(format!("profile: {e}")))?;
+    Ok(User {
+        id: parse(row, "id")?,
+        tenant_id: parse(row, "tenant_id")?,
+        email: parse(row, "email")?,
+        name: text(row, "name")?,
+        role: parse(row, "role")?,
+        status: parse(row, "status")?,
+        capacity: profile.capacity,
+        channel_costs: profile.channel_costs,
+        skills: profile.skills,
+        created_at: int(row, "created_at")?,
+    })
+}
+
+fn doc_from_row(row: &sqlx::any::AnyRow) -> Result<StoredDoc, StoreError> {
+    Ok(StoredDoc {
+        id: text(row, "id")?,
+        name: text(row, "name")?,
+        global_key: opt_text(row, "global_key")?,
+        body: text(row, "body")?,
+    })
+}
+
+fn api_key_from_row(row: &sqlx::any::AnyRow) -> Result<ApiKey, StoreError> {
+    Ok(ApiKey {
+        id: parse(row, "id")?,
+        name: text(row, "name")?,
+        role: parse(row, "role")?,
+        prefix: text(row, "prefix")?,
+        created_at: int(row, "created_at")?,
+        last_used_at: opt_int(row, "last_used_at")?,
+    })
+}
+
+/// Cuts a `limit + 1` fetch into a page and its cursor.
+fn paginate<T>(mut items: Vec<T>, page: &PageRequest, id: impl Fn(&T) -> String) -> Page<T> {
+    let limit = page.limit as usize;
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(id)
+    } else {
+        None
+    };
+    Page { items, next_cursor }
+}
+
+fn fetch_limit(page: &PageRequest) -> i64 {
+    i64::from(page.limit.clamp(1, 200)) + 1
+}
+
+impl SqlStore {
+    async fn insert_identity(&self, tx: &mut crate::Tx<'_>, tenant: TenantId, user: &User) -> Result<(), StoreError> {
+        sqlx::query(&self.sql("INSERT INTO identities (email, tenant_id, user_id) VALUES ($1, $2, $3)"))
+            .bind(identity_key(&user.email))
+            .bind(tenant.to_string())
+            .bind(user.id.to_string())
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(|e| conflict_or(e, EMAIL_TAKEN))?;
+        Ok(())
+    }
+
+    async fn insert_user_row(
+        &self,
+        tx: &mut crate::Tx<'_>,
+        tenant: TenantId,
+        user: &User,
+        password_hash: Option<&str>,
+        invite_hash: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(&self.sql(
+            "INSERT INTO users (tenant_id, id, email, name, role, status, profile, password_hash, invite_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        ))
+        .bind(tenant.to_string())
+        .bind(user.id.to_string())
+        .bind(user.email.as_str().to_owned())
+        .bind(user.name.clone())
+        .bind(user.role.as_str())
+        .bind(user.status.as_str())
+        .bind(profile_json(user)?)
+        .bind(password_hash.map(str::to_owned))
+        .bind(invite_hash.map(str::to_owned))
+        .bind(user.created_at)
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(|e| conflict_or(e, EMAIL_TAKEN))?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqlStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(backend_err)?;
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        match self.backend {
+            crate::Backend::Sqlite => "sqlite",
+            crate::Backend::Postgres => "postgres",
+        }
+    }
+
+    async fn create_tenant(&self, new: NewTenant) -> Result<(), StoreError> {
+        let tid = new.tenant.id;
+        let mut tx = self.begin(Some(tid), true).await?;
+        sqlx::query(&self.sql("INSERT INTO tenants (id, name, status, created_at) VALUES ($1, $2, $3, $4)"))
+            .bind(tid.to_string())
+            .bind(new.tenant.name.clone())
+            .bind(status_text(new.tenant.status))
+            .bind(new.tenant.created_at)
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(|e| conflict_or(e, "tenant exists"))?;
+        self.insert_identity(&mut tx, tid, &new.owner).await?;
+        self.insert_user_row(&mut tx, tid, &new.owner, Some(&new.password_hash), None).await?;
+        tx.commit().await
+    }
+
+    async fn tenant(&self, tenant: TenantId) -> Result<Option<Tenant>, StoreError> {
+        let mut tx = self.begin(Some(tenant), false).await?;
+        let row = sqlx::query(&self.sql("SELECT id, name, status, created_at FROM tenants WHERE id = $1"))
+            .bind(tenant.to_string())
+            .fetch_optional(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?;
+        tx.commit().await?;
+        row.map(|r| {
+            Ok(Tenant {
+                id: parse(&r, "id")?,
+                name: text(&r, "name")?,
+                status: match text(&r, "status")?.as_str() {
+                    "suspended" => TenantStatus::Suspended,
+                    _ => TenantStatus::Active,
+                },
+                created_at: int(&r, "created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn update_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
+        let mut tx = self.begin(Some(tenant.id), true).await?;
+        let done = sqlx::query(&self.sql("UPDATE tenants SET name = $2, status = $3 WHERE id = $1"))
+            .bind(tenant.id.to_string())
+            .bind(tenant.name.clone())
+            .bind(status_text(tenant.status))
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await
+    }
+
+    async fn find_login(&self, email: &EmailAddress) -> Result<Option<Credentials>, StoreError> {
+        let row = sqlx::query(&self.sql("SELECT tenant_id, user_id FROM identities WHERE email = $1"))
+            .bind(identity_key(email))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let tenant_id: TenantId = parse(&row, "tenant_id")?;
+        let user_id: UserId = parse(&row, "user_id")?;
+        let mut tx = self.begin(Some(tenant_id), false).await?;
+        let row = sqlx::query(&self.sql("SELECT password_hash, status FROM users WHERE tenant_id = $1 AND id = $2"))
+            .bind(tenant_id.to_string())
+            .bind(user_id.to_string())
+            .fetch_optional(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?;
+        tx.commit().await?;
+        row.map(|r| {
+            Ok(Credentials {
+                tenant_id,
+                user_id,
+                password_hash: opt_text(&r, "password_hash")?,
+                status: parse(&r, "status")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn create_user(&self, tenant: TenantId, user: &User, invite_hash: Option<&str>) -> Result<(), StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        self.insert_identity(&mut tx, tenant, user).await?;
+        self.insert_user_row(&mut tx, tenant, user, None, invite_hash).await?;
+        tx.commit().await
+    }
+
+    async fn user(&self, tenant: TenantId, id: UserId) -> Result<Option<User>, StoreError> {
+        let mut tx = self.begin(Some(tenant), false).await?;
+        let row = sqlx::query(&self.sql(
+            "SELECT tenant_id, id, email, name, role, status, profile, created_at FROM users WHERE tenant_id = $1 AND id = $2",
+        ))
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn list_users(&self, tenant: TenantId, page: &PageRequest) -> Result<Page<User>, StoreError> {
+        let mut tx = self.begin(Some(tenant), false).await?;
+        let rows = sqlx::query(&self.sql(
+            "SELECT tenant_id, id, email, name, role, status, profile, created_at FROM users \
+             WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        ))
+        .bind(tenant.to_string())
+        .bind(page.after.clone().unwrap_or_default())
+        .bind(fetch_limit(page))
+        .fetch_all(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await?;
+        let users = rows.iter().map(user_from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(paginate(users, page, |u| u.id.to_string()))
+    }
+
+    async fn update_user(&self, tenant: TenantId, user: &User) -> Result<(), StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        let old = sqlx::query(&self.sql("SELECT email FROM users WHERE tenant_id = $1 AND id = $2"))
+            .bind(tenant.to_string())
+            .bind(user.id.to_string())
+            .fetch_optional(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?
+            .ok_or(StoreError::NotFound)?;
+        let old_email: EmailAddress = parse(&old, "email")?;
+        if identity_key(&old_email) != identity_key(&user.email) {
+            sqlx::query(&self.sql("UPDATE identities SET email = $1 WHERE email = $2 AND tenant_id = $3"))
+                .bind(identity_key(&user.email))
+                .bind(identity_key(&old_email))
+                .bind(tenant.to_string())
+                .execute(&mut *tx.tx)
+                .await
+                .map_err(|e| conflict_or(e, EMAIL_TAKEN))?;
+        }
+        sqlx::query(&self.sql(
+            "UPDATE users SET email = $3, name = $4, role = $5, status = $6, profile = $7 WHERE tenant_id = $1 AND id = $2",
+        ))
+        .bind(tenant.to_string())
+        .bind(user.id.to_string())
+        .bind(user.email.as_str().to_owned())
+        .bind(user.name.clone())
+        .bind(user.role.as_str())
+        .bind(user.status.as_str())
+        .bind(profile_json(user)?)
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await
+    }
+
+    async fn delete_user(&self, tenant: TenantId, id: UserId) -> Result<(), StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        let done = sqlx::query(&self.sql("DELETE FROM users WHERE tenant_id = $1 AND id = $2"))
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(&self.sql("DELETE FROM identities WHERE tenant_id = $1 AND user_id = $2"))
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?;
+        tx.commit().await
+    }
+
+    async fn set_password(&self, tenant: TenantId, id: UserId, password_hash: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        let done = sqlx::query(&self.sql(
+            "UPDATE users SET password_hash = $3, invite_hash = NULL, \
+             status = CASE WHEN status = 'invited' THEN 'active' ELSE status END \
+             WHERE tenant_id = $1 AND id = $2",
+        ))
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .bind(password_hash.to_owned())
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await
+    }
+
+    async fn find_invite(&self, tenant: TenantId, invite_hash: &str) -> Result<Option<UserId>, StoreError> {
+        let mut tx = self.begin(Some(tenant), false).await?;
+        let row = sqlx::query(
+            &self.sql("SELECT id FROM users WHERE tenant_id = $1 AND invite_hash = $2 AND status = 'invited'"),
+        )
+        .bind(tenant.to_string())
+        .bind(invite_hash.to_owned())
+        .fetch_optional(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await?;
+        row.map(|r| parse(&r, "id")).transpose()
+    }
+
+    async fn create_session(
+        &self,
+        tenant: TenantId,
+        session: &Session,
+        first: &RefreshToken,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        sqlx::query(&self.sql(
+            "INSERT INTO sessions (tenant_id, id, user_id, created_at, revoked_at) VALUES ($1, $2, $3, $4, NULL)",
+        ))
+        .bind(tenant.to_string())
+        .bind(session.id.to_string())
+        .bind(session.user_id.to_string())
+        .bind(session.created_at)
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        self.insert_refresh(&mut tx, tenant, first).await?;
+        tx.commit().await
+    }
+
+    async fn session(&self, tenant: TenantId, id: SessionId) -> Result<Option<Session>, StoreError> {
+        let mut tx = self.begin(Some(tenant), false).await?;
+        let row = sqlx::query(
+            &self.sql("SELECT id, user_id, created_at, revoked_at FROM sessions WHERE tenant_id = $1 AND id = $2"),
+        )
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    async fn use_refresh_token(
+        &self,
+        tenant: TenantId,
+        token_id: &str,
+        secret_hash: &str,
+        now: UnixMillis,
+    ) -> Result<RefreshOutcome, StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        // The conditional update is the race arbiter: of two concurrent uses only one matches.
+        let spent = sqlx::query(&self.sql(
+            "UPDATE refresh_tokens SET used_at = $4 \
+             WHERE tenant_id = $1 AND id = $2 AND secret_hash = $3 AND used_at IS NULL AND expires_at > $4",
+        ))
+        .bind(tenant.to_string())
+        .bind(token_id.to_owned())
+        .bind(secret_hash.to_owned())
+        .bind(now)
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        let token = sqlx::query(&self.sql(
+            "SELECT session_id, used_at FROM refresh_tokens WHERE tenant_id = $1 AND id = $2 AND secret_hash = $3",
+        ))
+        .bind(tenant.to_string())
+        .bind(token_id.to_owned())
+        .bind(secret_hash.to_owned())
+        .fetch_optional(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        let Some(token) = token else {
+            tx.commit().await?;
+            return Ok(RefreshOutcome::Invalid);
+        };
+        let session_id = text(&token, "session_id")?;
+        let outcome = if spent.rows_affected() == 1 {
+            let row = sqlx::query(
+                &self.sql("SELECT id, user_id, created_at, revoked_at FROM sessions WHERE tenant_id = $1 AND id = $2"),
+            )
+            .bind(tenant.to_string())
+            .bind(session_id)
+            .fetch_optional(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?;
+            match row.as_ref().map(session_from_row).transpose()? {
+                Some(s) if s.revoked_at.is_none() => RefreshOutcome::Fresh(s),
+                _ => RefreshOutcome::Invalid,
+            }
+        } else if opt_int(&token, "used_at")?.is_some() {
+            // A spent token came back: whoever holds the family is not to be trusted.
+            sqlx::query(
+                &self
+                    .sql("UPDATE sessions SET revoked_at = $3 WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL"),
+            )
+            .bind(tenant.to_string())
+            .bind(session_id)
+            .bind(now)
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?;
+            RefreshOutcome::Reused
+        } else {
+            RefreshOutcome::Invalid
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn add_refresh_token(&self, tenant: TenantId, token: &RefreshToken) -> Result<(), StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        self.insert_refresh(&mut tx, tenant, token).await?;
+        tx.commit().await
+    }
+
+    async fn revoke_session(&self, tenant: TenantId, id: SessionId, now: UnixMillis) -> Result<(), StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        sqlx::query(
+            &self.sql("UPDATE sessions SET revoked_at = $3 WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL"),
+        )
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .bind(now)
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await
+    }
+
+    async fn create_api_key(&self, tenant: TenantId, key: &ApiKey, secret_hash: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        sqlx::query(&self.sql(
+            "INSERT INTO api_keys (tenant_id, id, name, role, prefix, secret_hash, created_at, last_used_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL)",
+        ))
+        .bind(tenant.to_string())
+        .bind(key.id.to_string())
+        .bind(key.name.clone())
+        .bind(key.role.as_str())
+        .bind(key.prefix.clone())
+        .bind(secret_hash.to_owned())
+        .bind(key.created_at)
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(|e| conflict_or(e, "api key exists"))?;
+        tx.commit().await
+    }
+
+    async fn list_api_keys(&self, tenant: TenantId, page: &PageRequest) -> Result<Page<ApiKey>, StoreError> {
+        let mut tx = self.begin(Some(tenant), false).await?;
+        let rows = sqlx::query(&self.sql(
+            "SELECT id, name, role, prefix, created_at, last_used_at FROM api_keys \
+             WHERE tenant_id = $1 AND revoked_at IS NULL AND id > $2 ORDER BY id LIMIT $3",
+        ))
+        .bind(tenant.to_string())
+        .bind(page.after.clone().unwrap_or_default())
+        .bind(fetch_limit(page))
+        .fetch_all(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await?;
+        let keys = rows.iter().map(api_key_from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(paginate(keys, page, |k| k.id.to_string()))
+    }
+
+    async fn api_key(&self, tenant: TenantId, id: ApiKeyId) -> Result<Option<(ApiKey, ApiKeySecret)>, StoreError> {
+        let mut tx = self.begin(Some(tenant), false).await?;
+        let row = sqlx::query(&self.sql(
+            "SELECT id, name, role, prefix, created_at, last_used_at, secret_hash, revoked_at FROM api_keys \
+             WHERE tenant_id = $1 AND id = $2",
+        ))
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await?;
+        row.map(|r| {
+            Ok((
+                api_key_from_row(&r)?,
+                ApiKeySecret { secret_hash: text(&r, "secret_hash")?, revoked_at: opt_int(&r, "revoked_at")? },
+            ))
+        })
+        .transpose()
+    }
+
+    async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId, now: UnixMillis) -> Result<(), StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        let done = sqlx::query(
+            &self.sql("UPDATE api_keys SET revoked_at = $3 WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL"),
+        )
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .bind(now)
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await
+    }
+
+    async fn insert_doc(&self, tenant: TenantId, kind: DocKind, doc: &StoredDoc) -> Result<(), StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        if let Some(key) = &doc.global_key {
+            self.claim_key(&mut tx, tenant, kind, key, &doc.id).await?;
+        }
+        sqlx::query(
+            &self.sql("INSERT INTO docs (tenant_id, kind, id, name, global_key, body) VALUES ($1, $2, $3, $4, $5, $6)"),
+        )
+        .bind(tenant.to_string())
+        .bind(kind.as_str())
+        .bind(doc.id.clone())
+        .bind(doc.name.clone())
+        .bind(doc.global_key.clone())
+        .bind(doc.body.clone())
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(|e| conflict_or(e, "name already used"))?;
+        tx.commit().await
+    }
+
+    async fn update_doc(&self, tenant: TenantId, kind: DocKind, doc: &StoredDoc) -> Result<(), StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        let old = sqlx::query(&self.sql("SELECT global_key FROM docs WHERE tenant_id = $1 AND kind = $2 AND id = $3"))
+            .bind(tenant.to_string())
+            .bind(kind.as_str())
+            .bind(doc.id.clone())
+            .fetch_optional(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?
+            .ok_or(StoreError::NotFound)?;
+        let old_key = opt_text(&old, "global_key")?;
+        if old_key != doc.global_key {
+            if let Some(old_key) = old_key {
+                self.release_key(&mut tx, tenant, kind, &old_key).await?;
+            }
+            if let Some(key) = &doc.global_key {
+                self.claim_key(&mut tx, tenant, kind, key, &doc.id).await?;
+            }
+        }
+        sqlx::query(&self.sql(
+            "UPDATE docs SET name = $4, global_key = $5, body = $6 WHERE tenant_id = $1 AND kind = $2 AND id = $3",
+        ))
+        .bind(tenant.to_string())
+        .bind(kind.as_str())
+        .bind(doc.id.clone())
+        .bind(doc.name.clone())
+        .bind(doc.global_key.clone())
+        .bind(doc.body.clone())
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(|e| conflict_or(e, "name already used"))?;
+        tx.commit().await
+    }
+
+    async fn doc(&self, tenant: TenantId, kind: DocKind, id: &str) -> Result<Option<StoredDoc>, StoreError> {
+        let mut tx = self.begin(Some(tenant), false).await?;
+        let row = sqlx::query(
+            &self.sql("SELECT id, name, global_key, body FROM docs WHERE tenant_id = $1 AND kind = $2 AND id = $3"),
+        )
+        .bind(tenant.to_string())
+        .bind(kind.as_str())
+        .bind(id.to_owned())
+        .fetch_optional(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await?;
+        row.as_ref().map(doc_from_row).transpose()
+    }
+
+    async fn list_docs(
+        &self,
+        tenant: TenantId,
+        kind: DocKind,
+        page: &PageRequest,
+    ) -> Result<Page<StoredDoc>, StoreError> {
+        let mut tx = self.begin(Some(tenant), false).await?;
+        let rows = sqlx::query(&self.sql(
+            "SELECT id, name, global_key, body FROM docs WHERE tenant_id = $1 AND kind = $2 AND id > $3 ORDER BY id LIMIT $4",
+        ))
+        .bind(tenant.to_string())
+        .bind(kind.as_str())
+        .bind(page.after.clone().unwrap_or_default())
+        .bind(fetch_limit(page))
+        .fetch_all(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await?;
+        let docs = rows.iter().map(doc_from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(paginate(docs, page, |d| d.id.clone()))
+    }
+
+    async fn delete_doc(&self, tenant: TenantId, kind: DocKind, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        let done = sqlx::query(&self.sql("DELETE FROM docs WHERE tenant_id = $1 AND kind = $2 AND id = $3"))
+            .bind(tenant.to_string())
+            .bind(kind.as_str())
+            .bind(id.to_owned())
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(&self.sql("DELETE FROM doc_directory WHERE tenant_id = $1 AND kind = $2 AND doc_id = $3"))
+            .bind(tenant.to_string())
+            .bind(kind.as_str())
+            .bind(id.to_owned())
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?;
+        tx.commit().await
+    }
+
+    async fn find_by_global_key(&self, kind: DocKind, key: &str) -> Result<Option<(TenantId, StoredDoc)>, StoreError> {
+        let row =
+            sqlx::query(&self.sql("SELECT tenant_id, doc_id FROM doc_directory WHERE kind = $1 AND global_key = $2"))
+                .bind(kind.as_str())
+                .bind(key.to_owned())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let tenant: TenantId = parse(&row, "tenant_id")?;
+        let doc = self.doc(tenant, kind, &text(&row, "doc_id")?).await?;
+        Ok(doc.map(|d| (tenant, d)))
+    }
+
+    async fn record_processed(&self, consumer: &str, message_id: &str, now: UnixMillis) -> Result<bool, StoreError> {
+        let mut tx = self.begin(None, true).await?;
+        let done = sqlx::query(&self.sql(
+            "INSERT INTO processed_messages (consumer, message_id, processed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        ))
+        .bind(consumer.to_owned())
+        .bind(message_id.to_owned())
+        .bind(now)
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+fn session_from_row(row: &sqlx::any::AnyRow) -> Result<Session, StoreError> {
+    Ok(Session {
+        id: parse(row, "id")?,
+        user_id: parse(row, "user_id")?,
+        created_at: int(row, "created_at")?,
+        revoked_at: opt_int(row, "revoked_at")?,
+    })
+}
+
+impl SqlStore {
+    async fn insert_refresh(
+        &self,
+        tx: &mut crate::Tx<'_>,
+        tenant: TenantId,
+        token: &RefreshToken,
+    ) -> Result<(), StoreError> {
+        sqlx::query(&self.sql(
+            "INSERT INTO refresh_tokens (tenant_id, id, session_id, secret_hash, expires_at, used_at) \
+             VALUES ($1, $2, $3, $4, $5, NULL)",
+        ))
+        .bind(tenant.to_string())
+        .bind(token.id.clone())
+        .bind(token.session_id.to_string())
+        .bind(token.secret_hash.clone())
+        .bind(token.expires_at)
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn claim_key(
+        &self,
+        tx: &mut crate::Tx<'_>,
+        tenant: TenantId,
+        kind: DocKind,
+        key: &str,
+        doc_id: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            &self.sql("INSERT INTO doc_directory (kind, global_key, tenant_id, doc_id) VALUES ($1, $2, $3, $4)"),
+        )
+        .bind(kind.as_str())
+        .bind(key.to_owned())
+        .bind(tenant.to_string())
+        .bind(doc_id.to_owned())
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(|e| conflict_or(e, "address already in use"))?;
+        Ok(())
+    }
+
+    async fn release_key(
+        &self,
+        tx: &mut crate::Tx<'_>,
+        tenant: TenantId,
+        kind: DocKind,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(&self.sql("DELETE FROM doc_directory WHERE kind = $1 AND global_key = $2 AND tenant_id = $3"))
+            .bind(kind.as_str())
+            .bind(key.to_owned())
+            .bind(tenant.to_string())
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,303 @@
+//! The Store conformance suite: every test body runs on SQLite and on PostgreSQL.
+
+use std::sync::Arc;
+
+use switchboard_domain::{
+    ApiKey, ApiKeyId, ChannelCosts, ChannelEndpoint, EndpointId, EndpointKind, Role, SessionId, Skill, SkillId, Tenant,
+    TenantId, TenantStatus, User, UserId, UserStatus,
+};
+use switchboard_store::{NewTenant, PageRequest, RefreshOutcome, RefreshToken, Session, Store, StoreError};
+use switchboard_testkit::on_each_backend;
+
+fn user(tenant: TenantId, email: &str, role: Role) -> User {
+    User {
+        id: UserId::generate(),
+        tenant_id: tenant,
+        email: email.parse().expect("email"),
+        name: "Ann Agent".into(),
+        role,
+        status: UserStatus::Active,
+        capacity: 100,
+        channel_costs: ChannelCosts::default(),
+        skills: vec![],
+        created_at: 1,
+    }
+}
+
+async fn tenant_with_owner(store: &Arc<dyn Store>, email: &str) -> (TenantId, User) {
+    let tid = TenantId::generate();
+    let owner = user(tid, email, Role::Owner);
+    store
+        .create_tenant(NewTenant {
+            tenant: Tenant { id: tid, name: "Acme".into(), status: TenantStatus::Active, created_at: 1 },
+            owner: owner.clone(),
+            password_hash: "$argon2id$fake".into(),
+        })
+        .await
+        .expect("create tenant");
+    (tid, owner)
+}
+
+fn skill(name: &str) -> Skill {
+    Skill { id: SkillId::generate(), name: name.into(), description: String::new() }
+}
+
+#[tokio::test]
+async fn signup_creates_tenant_and_owner_found_by_login_email_in_any_case() {
+    on_each_backend(|store, kind| async move {
+        let (tid, owner) = tenant_with_owner(&store, "Owner@Acme.example").await;
+        let creds =
+            store.find_login(&"owner@ACME.example".parse().expect("email")).await.expect("login").expect("found");
+        assert_eq!((creds.tenant_id, creds.user_id), (tid, owner.id), "{kind:?}");
+        assert_eq!(creds.password_hash.as_deref(), Some("$argon2id$fake"));
+        assert_eq!(store.tenant(tid).await.expect("tenant").expect("exists").name, "Acme");
+        assert_eq!(store.user(tid, owner.id).await.expect("user"), Some(owner));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_taken_email_is_a_conflict_and_writes_nothing() {
+    on_each_backend(|store, kind| async move {
+        tenant_with_owner(&store, "boss@acme.example").await;
+        let tid = TenantId::generate();
+        let err = store
+            .create_tenant(NewTenant {
+                tenant: Tenant { id: tid, name: "Copycat".into(), status: TenantStatus::Active, created_at: 1 },
+                owner: user(tid, "BOSS@acme.example", Role::Owner),
+                password_hash: "x".into(),
+            })
+            .await
+            .expect_err("conflict");
+        assert!(matches!(err, StoreError::Conflict { .. }), "{kind:?}: {err:?}");
+        assert_eq!(store.tenant(tid).await.expect("read"), None, "{kind:?}: half-written tenant");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn one_tenant_cannot_read_change_or_delete_anothers_documents() {
+    on_each_backend(|store, kind| async move {
+        let (a, _) = tenant_with_owner(&store, "a@a.example").await;
+        let (b, _) = tenant_with_owner(&store, "b@b.example").await;
+        let s = skill("billing");
+        store.insert(a, &s).await.expect("insert");
+        let id = s.id.to_string();
+        assert_eq!(store.get::<Skill>(b, &id).await.expect("get"), None, "{kind:?}");
+        assert!(store.list::<Skill>(b, &PageRequest::default()).await.expect("list").items.is_empty());
+        let mut changed = s.clone();
+        changed.name = "stolen".into();
+        assert!(matches!(store.update(b, &changed).await, Err(StoreError::NotFound)));
+        assert!(matches!(store.delete::<Skill>(b, &id).await, Err(StoreError::NotFound)));
+        assert_eq!(store.get::<Skill>(a, &id).await.expect("get"), Some(s), "{kind:?}: A's skill changed");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn names_are_unique_within_a_tenant_only() {
+    on_each_backend(|store, kind| async move {
+        let (a, _) = tenant_with_owner(&store, "a@a.example").await;
+        let (b, _) = tenant_with_owner(&store, "b@b.example").await;
+        store.insert(a, &skill("spanish")).await.expect("first");
+        let err = store.insert(a, &skill("spanish")).await.expect_err("duplicate");
+        assert!(matches!(err, StoreError::Conflict { .. }), "{kind:?}: {err:?}");
+        store.insert(b, &skill("spanish")).await.expect("other tenant may use the name");
+        assert_eq!(store.all::<Skill>(a).await.expect("all").len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_endpoint_address_belongs_to_one_tenant_and_is_found_globally() {
+    on_each_backend(|store, kind| async move {
+        let (a, _) = tenant_with_owner(&store, "a@a.example").await;
+        let (b, _) = tenant_with_owner(&store, "b@b.example").await;
+        let number = |name: &str| ChannelEndpoint {
+            id: EndpointId::generate(),
+            kind: EndpointKind::VoiceNumber,
+            address: "+14155550100".into(),
+            name: name.into(),
+            queue_id: None,
+            business_hours_id: None,
+            allowed_origins: vec![],
+        };
+        let mine = number("hotline");
+        store.insert(a, &mine).await.expect("insert");
+        let err = store.insert(b, &number("hijack")).await.expect_err("taken");
+        assert!(matches!(err, StoreError::Conflict { .. }), "{kind:?}: {err:?}");
+        let (owner, doc) = store
+            .find_by_global_key(switchboard_store::DocKind::Endpoint, "voice_number:+14155550100")
+            .await
+            .expect("lookup")
+            .expect("found");
+        assert_eq!((owner, doc.id), (a, mine.id.to_string()));
+        // Releasing the number (delete) lets another tenant take it.
+        store.delete::<ChannelEndpoint>(a, &mine.id.to_string()).await.expect("delete");
+        store.insert(b, &number("now mine")).await.expect("free again");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pages_walk_every_item_exactly_once() {
+    on_each_backend(|store, kind| async move {
+        let (a, _) = tenant_with_owner(&store, "a@a.example").await;
+        for i in 0..7 {
+            store.insert(a, &skill(&format!("s{i}"))).await.expect("insert");
+        }
+        let mut seen = Vec::new();
+        let mut page = PageRequest { limit: 3, after: None };
+        loop {
+            let p = store.list::<Skill>(a, &page).await.expect("list");
+            assert!(p.items.len() <= 3);
+            seen.extend(p.items.into_iter().map(|s| s.name));
+            match p.next_cursor {
+                Some(c) => page.after = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen, ["s0", "s1", "s2", "s3", "s4", "s5", "s6"], "{kind:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_reused_refresh_token_revokes_its_whole_session() {
+    on_each_backend(|store, kind| async move {
+        let (a, owner) = tenant_with_owner(&store, "a@a.example").await;
+        let session = Session { id: SessionId::generate(), user_id: owner.id, created_at: 10, revoked_at: None };
+        let token = |id: &str| RefreshToken {
+            id: id.into(),
+            session_id: session.id,
+            secret_hash: format!("hash-{id}"),
+            expires_at: 1_000,
+        };
+        store.create_session(a, &session, &token("t1")).await.expect("session");
+        assert!(matches!(store.use_refresh_token(a, "t1", "hash-t1", 20).await, Ok(RefreshOutcome::Fresh(_))));
+        store.add_refresh_token(a, &token("t2")).await.expect("rotate");
+        // The thief replays t1: the family dies, so even the legitimate t2 stops working.
+        assert_eq!(
+            store.use_refresh_token(a, "t1", "hash-t1", 30).await.expect("use"),
+            RefreshOutcome::Reused,
+            "{kind:?}"
+        );
+        assert_eq!(store.use_refresh_token(a, "t2", "hash-t2", 31).await.expect("use"), RefreshOutcome::Invalid);
+        assert!(store.session(a, session.id).await.expect("read").expect("exists").revoked_at.is_some());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn refresh_tokens_fail_when_forged_expired_or_from_another_tenant() {
+    on_each_backend(|store, kind| async move {
+        let (a, owner) = tenant_with_owner(&store, "a@a.example").await;
+        let (b, _) = tenant_with_owner(&store, "b@b.example").await;
+        let session = Session { id: SessionId::generate(), user_id: owner.id, created_at: 10, revoked_at: None };
+        let t = RefreshToken { id: "t1".into(), session_id: session.id, secret_hash: "good".into(), expires_at: 100 };
+        store.create_session(a, &session, &t).await.expect("session");
+        assert_eq!(
+            store.use_refresh_token(a, "t1", "forged", 20).await.expect("use"),
+            RefreshOutcome::Invalid,
+            "{kind:?}"
+        );
+        assert_eq!(store.use_refresh_token(b, "t1", "good", 20).await.expect("use"), RefreshOutcome::Invalid);
+        assert_eq!(store.use_refresh_token(a, "t1", "good", 100).await.expect("use"), RefreshOutcome::Invalid);
+        // None of those spent it... but it has expired now, so nothing works anymore.
+        assert!(store.session(a, session.id).await.expect("read").expect("exists").revoked_at.is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_uses_of_one_refresh_token_yield_one_fresh_session() {
+    on_each_backend(|store, kind| async move {
+        let (a, owner) = tenant_with_owner(&store, "a@a.example").await;
+        let session = Session { id: SessionId::generate(), user_id: owner.id, created_at: 10, revoked_at: None };
+        let t = RefreshToken { id: "t1".into(), session_id: session.id, secret_hash: "h".into(), expires_at: 1_000 };
+        store.create_session(a, &session, &t).await.expect("session");
+        let uses = (0..4).map(|_| {
+            let store = store.clone();
+            async move { store.use_refresh_token(a, "t1", "h", 20).await.expect("use") }
+        });
+        let outcomes = futures::future::join_all(uses).await;
+        let fresh = outcomes.iter().filter(|o| matches!(o, RefreshOutcome::Fresh(_))).count();
+        assert_eq!(fresh, 1, "{kind:?}: {outcomes:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_invited_user_becomes_active_when_setting_a_password() {
+    on_each_backend(|store, kind| async move {
+        let (a, _) = tenant_with_owner(&store, "a@a.example").await;
+        let mut agent = user(a, "agent@a.example", Role::Agent);
+        agent.status = UserStatus::Invited;
+        store.create_user(a, &agent, Some("invite-hash")).await.expect("invite");
+        assert_eq!(store.find_invite(a, "invite-hash").await.expect("find"), Some(agent.id), "{kind:?}");
+        store.set_password(a, agent.id, "$argon2id$new").await.expect("set");
+        assert_eq!(store.find_invite(a, "invite-hash").await.expect("find"), None, "invite spent");
+        let creds = store.find_login(&agent.email).await.expect("login").expect("found");
+        assert_eq!(creds.status, UserStatus::Active);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn changing_or_deleting_a_user_updates_the_login_directory() {
+    on_each_backend(|store, kind| async move {
+        let (a, _) = tenant_with_owner(&store, "a@a.example").await;
+        let mut agent = user(a, "old@a.example", Role::Agent);
+        store.create_user(a, &agent, None).await.expect("create");
+        agent.email = "new@a.example".parse().expect("email");
+        store.update_user(a, &agent).await.expect("update");
+        assert!(store.find_login(&"old@a.example".parse().expect("e")).await.expect("l").is_none(), "{kind:?}");
+        assert!(store.find_login(&"new@a.example".parse().expect("e")).await.expect("l").is_some());
+        let mut clash = agent.clone();
+        clash.email = "a@a.example".parse().expect("e");
+        assert!(matches!(store.update_user(a, &clash).await, Err(StoreError::Conflict { .. })));
+        store.delete_user(a, agent.id).await.expect("delete");
+        assert!(store.find_login(&"new@a.example".parse().expect("e")).await.expect("l").is_none());
+        assert!(matches!(store.delete_user(a, agent.id).await, Err(StoreError::NotFound)));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn api_keys_are_listed_until_revoked() {
+    on_each_backend(|store, kind| async move {
+        let (a, _) = tenant_with_owner(&store, "a@a.example").await;
+        let key = ApiKey {
+            id: ApiKeyId::generate(),
+            name: "crm".into(),
+            role: Role::Admin,
+            prefix: "sbk_1234".into(),
+            created_at: 5,
+            last_used_at: None,
+        };
+        store.create_api_key(a, &key, "secret-hash").await.expect("create");
+        assert_eq!(store.list_api_keys(a, &PageRequest::default()).await.expect("list").items, vec![key.clone()]);
+        let (_, secret) = store.api_key(a, key.id).await.expect("get").expect("found");
+        assert_eq!(secret.secret_hash, "secret-hash");
+        store.revoke_api_key(a, key.id, 9).await.expect("revoke");
+        assert!(store.list_api_keys(a, &PageRequest::default()).await.expect("list").items.is_empty(), "{kind:?}");
+        assert_eq!(store.api_key(a, key.id).await.expect("get").expect("found").1.revoked_at, Some(9));
+        assert!(matches!(store.revoke_api_key(a, key.id, 10).await, Err(StoreError::NotFound)));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_processed_message_is_recorded_once_per_consumer() {
+    on_each_backend(|store, kind| async move {
+        assert!(store.record_processed("routing", "m1", 1).await.expect("record"), "{kind:?}");
+        assert!(!store.record_processed("routing", "m1", 2).await.expect("record"));
+        assert!(store.record_processed("webhooks", "m1", 3).await.expect("record"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ping_answers() {
+    on_each_backend(|store, _| async move { store.ping().await.expect("ping") }).await;
+}

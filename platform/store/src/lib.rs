@@ -1,0 +1,229 @@
+//! The `Store` seam: everything the platform keeps, behind one trait.
+//!
+//! Architecture invariant: every repository call that touches tenant data takes the tenant
+//! first, and an implementation never returns another tenant's rows for it. The only calls
+//! without a tenant are the global directories a request needs before it knows its tenant
+//! (login e-mail, endpoint address, processed bus messages). This crate knows no SQL; the
+//! implementations live in `switchboard-store-sql` (SQLite and PostgreSQL).
+
+mod document;
+
+use switchboard_domain::{
+    ApiKey, ApiKeyId, EmailAddress, SessionId, Tenant, TenantId, UnixMillis, User, UserId, UserStatus,
+};
+
+pub use document::{DocKind, Document, StoredDoc};
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken; `what` names the rule in words an API error can show.
+    #[error("conflict: {what}")]
+    Conflict {
+        /// E.g. "email already registered".
+        what: String,
+    },
+    /// The record does not exist for this tenant.
+    #[error("not found")]
+    NotFound,
+    /// Stored data could not be read back (a bug or a manual edit).
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    /// The database failed or is unreachable.
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+/// Keyset pagination: at most `limit` items after the cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// 1..=200.
+    pub limit: u32,
+    /// The `next_cursor` of the previous page.
+    pub after: Option<String>,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self { limit: 50, after: None }
+    }
+}
+
+/// One page of results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// The items, in id (creation) order.
+    pub items: Vec<T>,
+    /// Pass as `after` to get the next page; None on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Maps the items, keeping the cursor.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor }
+    }
+}
+
+/// What logging in needs about a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user's tenant.
+    pub tenant_id: TenantId,
+    /// The user.
+    pub user_id: UserId,
+    /// Argon2 PHC string; None until an invited user sets a password.
+    pub password_hash: Option<String>,
+    /// Whether they may log in.
+    pub status: UserStatus,
+}
+
+/// A login session: one family of refresh tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Its id (carried in access tokens as `sid`).
+    pub id: SessionId,
+    /// Whose session.
+    pub user_id: UserId,
+    /// When it started.
+    pub created_at: UnixMillis,
+    /// When it was ended by logout or refresh-token reuse.
+    pub revoked_at: Option<UnixMillis>,
+}
+
+/// A refresh token as stored: only the hash of its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    /// The token id (public part of the token text).
+    pub id: String,
+    /// Its session (family).
+    pub session_id: SessionId,
+    /// SHA-256 of the secret, hex.
+    pub secret_hash: String,
+    /// When it stops working.
+    pub expires_at: UnixMillis,
+}
+
+/// What happened when a refresh token was presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// First use: it is now spent, the caller issues the next token of the family.
+    Fresh(Session),
+    /// Used before: a stolen copy is in play. The whole session has been revoked.
+    Reused,
+    /// Unknown, expired, or its session is revoked.
+    Invalid,
+}
+
+/// An API key as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeySecret {
+    /// SHA-256 of the secret, hex.
+    pub secret_hash: String,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<UnixMillis>,
+}
+
+/// A new tenant and its owner, written together or not at all.
+#[derive(Debug, Clone)]
+pub struct NewTenant {
+    /// The tenant.
+    pub tenant: Tenant,
+    /// Its owner (role owner, status active).
+    pub owner: User,
+    /// The owner's argon2 hash.
+    pub password_hash: String,
+}
+
+/// The store seam. Every implementation passes the shared conformance suite in
+/// `switchboard-store-sql`'s tests, run against SQLite and PostgreSQL.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Whether the database answers (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    // --- tenants and users ---
+
+    /// Creates a tenant with its owner. Conflict if the e-mail is taken.
+    async fn create_tenant(&self, new: NewTenant) -> Result<(), StoreError>;
+    /// A tenant by id.
+    async fn tenant(&self, tenant: TenantId) -> Result<Option<Tenant>, StoreError>;
+    /// Replaces a tenant's name and status.
+    async fn update_tenant(&self, tenant: &Tenant) -> Result<(), StoreError>;
+
+    /// Global login directory: which tenant and user an e-mail belongs to.
+    async fn find_login(&self, email: &EmailAddress) -> Result<Option<Credentials>, StoreError>;
+    /// Creates a user; `invite_hash` is the hash of an invitation secret. Conflict on e-mail.
+    async fn create_user(&self, tenant: TenantId, user: &User, invite_hash: Option<&str>) -> Result<(), StoreError>;
+    /// A user by id.
+    async fn user(&self, tenant: TenantId, id: UserId) -> Result<Option<User>, StoreError>;
+    /// A page of users.
+    async fn list_users(&self, tenant: TenantId, page: &PageRequest) -> Result<Page<User>, StoreError>;
+    /// Replaces a user's profile (name, e-mail, role, status, capacity, skills). NotFound if absent.
+    async fn update_user(&self, tenant: TenantId, user: &User) -> Result<(), StoreError>;
+    /// Deletes a user and their sessions. NotFound if absent.
+    async fn delete_user(&self, tenant: TenantId, id: UserId) -> Result<(), StoreError>;
+    /// Sets a password (argon2 hash), marks the user active and spends any invitation.
+    async fn set_password(&self, tenant: TenantId, id: UserId, password_hash: &str) -> Result<(), StoreError>;
+    /// The invited user whose invitation secret hashes to `invite_hash`.
+    async fn find_invite(&self, tenant: TenantId, invite_hash: &str) -> Result<Option<UserId>, StoreError>;
+
+    // --- sessions and refresh tokens ---
+
+    /// Starts a session with its first refresh token.
+    async fn create_session(&self, tenant: TenantId, session: &Session, first: &RefreshToken)
+    -> Result<(), StoreError>;
+    /// A session by id.
+    async fn session(&self, tenant: TenantId, id: SessionId) -> Result<Option<Session>, StoreError>;
+    /// Spends a refresh token atomically; see [`RefreshOutcome`]. Of two concurrent uses of one
+    /// token exactly one is `Fresh`.
+    async fn use_refresh_token(
+        &self,
+        tenant: TenantId,
+        token_id: &str,
+        secret_hash: &str,
+        now: UnixMillis,
+    ) -> Result<RefreshOutcome, StoreError>;
+    /// Adds the next token of a live session.
+    async fn add_refresh_token(&self, tenant: TenantId, token: &RefreshToken) -> Result<(), StoreError>;
+    /// Ends a session (logout); its refresh tokens stop working.
+    async fn revoke_session(&self, tenant: TenantId, id: SessionId, now: UnixMillis) -> Result<(), StoreError>;
+
+    // --- API keys ---
+
+    /// Stores a new key's metadata and secret hash.
+    async fn create_api_key(&self, tenant: TenantId, key: &ApiKey, secret_hash: &str) -> Result<(), StoreError>;
+    /// A page of keys (revoked ones left out).
+    async fn list_api_keys(&self, tenant: TenantId, page: &PageRequest) -> Result<Page<ApiKey>, StoreError>;
+    /// A key with its secret hash, for authentication.
+    async fn api_key(&self, tenant: TenantId, id: ApiKeyId) -> Result<Option<(ApiKey, ApiKeySecret)>, StoreError>;
+    /// Revokes a key. NotFound if absent or already revoked.
+    async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId, now: UnixMillis) -> Result<(), StoreError>;
+
+    // --- configuration documents (skills, queues, endpoints, business hours) ---
+
+    /// Inserts a document. Conflict on its name within the tenant or its global key.
+    async fn insert_doc(&self, tenant: TenantId, kind: DocKind, doc: &StoredDoc) -> Result<(), StoreError>;
+    /// Replaces a document. NotFound if absent; Conflict as for insert.
+    async fn update_doc(&self, tenant: TenantId, kind: DocKind, doc: &StoredDoc) -> Result<(), StoreError>;
+    /// A document by id.
+    async fn doc(&self, tenant: TenantId, kind: DocKind, id: &str) -> Result<Option<StoredDoc>, StoreError>;
+    /// A page of documents of a kind.
+    async fn list_docs(
+        &self,
+        tenant: TenantId,
+        kind: DocKind,
+        page: &PageRequest,
+    ) -> Result<Page<StoredDoc>, StoreError>;
+    /// Deletes a document. NotFound if absent.
+    async fn delete_doc(&self, tenant: TenantId, kind: DocKind, id: &str) -> Result<(), StoreError>;
+    /// Global directory: which tenant owns a document's global key (e.g. a phone number).
+    async fn find_by_global_key(&self, kind: DocKind, key: &str) -> Result<Option<(TenantId, StoredDoc)>, StoreError>;
+
+    // --- bus consumers ---
+
+    /// Records that `consumer` handled message `message_id`; true the first time only.
+    async fn record_processed(&self, consumer: &str, message_id: &str, now: UnixMillis) -> Result<bool, StoreError>;
+}
