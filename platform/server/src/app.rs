@@ -1,0 +1,61 @@
+//! Shared state of the HTTP app and the router with its cross-cutting layers.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use switchboard_bus::Bus;
+use switchboard_store::Store;
+use tower_http::trace::TraceLayer;
+
+use crate::api::session::LoginThrottle;
+use crate::auth::TokenKeys;
+use crate::metrics::Metrics;
+use crate::routes;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The bus.
+    pub bus: Arc<dyn Bus>,
+    /// Token keys and lifetimes.
+    pub keys: Arc<TokenKeys>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Failed-login counters.
+    pub throttle: Arc<LoginThrottle>,
+    /// Largest body accepted.
+    pub max_body_bytes: usize,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("store", &self.store.backend()).field("bus", &self.bus.backend()).finish()
+    }
+}
+
+/// The whole HTTP app.
+pub fn app(state: AppState) -> Router {
+    let max_body = state.max_body_bytes;
+    let metrics = state.metrics.clone();
+    routes::router(state, routes::table())
+        .route_layer(middleware::from_fn_with_state(metrics, track))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), tenant = tracing::field::Empty)
+        }))
+}
+
+async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_default();
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    metrics.observe_http(&method, &route, response.status().as_u16(), started.elapsed());
+    response
+}

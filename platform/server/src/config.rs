@@ -1,0 +1,239 @@
+//! Configuration: one type, read from an optional TOML file, then environment variables and
+//! flags (which win). `switchboard --help` lists every setting with its variable.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+/// Every setting of a `switchboard` process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTP listen address (API, console, WebSockets, metrics).
+    pub http_addr: SocketAddr,
+    /// Folder for the SQLite database, secrets and local files.
+    pub data_dir: PathBuf,
+    /// Database URL; empty means SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// URL of the role that owns the schema, for migrations (PostgreSQL); defaults to `database_url`.
+    pub database_owner_url: Option<String>,
+    /// PostgreSQL role the application connects as; migrations grant it table access.
+    pub database_app_role: Option<String>,
+    /// RabbitMQ URL; empty means the in-process bus.
+    pub amqp_url: Option<String>,
+    /// The address people reach this deployment at (links in e-mails, widget snippets).
+    pub public_url: String,
+    /// HMAC secret for access tokens (at least 32 bytes); empty means a random secret kept in
+    /// `data_dir/jwt.secret`. Replicas of one deployment must share it.
+    pub jwt_secret: Option<String>,
+    /// Access token lifetime in seconds.
+    pub access_token_ttl_secs: u64,
+    /// Refresh token lifetime in seconds.
+    pub refresh_token_ttl_secs: u64,
+    /// Largest accepted request body in bytes.
+    pub max_body_bytes: usize,
+    /// Log filter, e.g. `info` or `switchboard_server=debug,info`.
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            database_owner_url: None,
+            database_app_role: None,
+            amqp_url: None,
+            public_url: "http://localhost:8080".into(),
+            jwt_secret: None,
+            access_token_ttl_secs: 900,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            max_body_bytes: 1024 * 1024,
+            log: "info".into(),
+        }
+    }
+}
+
+/// Command-line and environment overrides; each wins over the TOML file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Overrides {
+    /// TOML configuration file (keys as in `switchboard config`).
+    #[arg(long, env = "SWITCHBOARD_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// HTTP listen address [default: 0.0.0.0:8080].
+    #[arg(long, env = "SWITCHBOARD_HTTP_ADDR", global = true)]
+    pub http_addr: Option<SocketAddr>,
+    /// Data folder [default: ./data].
+    #[arg(long, env = "SWITCHBOARD_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL (sqlite://... or postgres://...) [default: SQLite in the data folder].
+    #[arg(long, env = "SWITCHBOARD_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Schema owner's database URL, for migrations.
+    #[arg(long, env = "SWITCHBOARD_DATABASE_OWNER_URL", global = true)]
+    pub database_owner_url: Option<String>,
+    /// PostgreSQL role the application connects as (granted table access by migrations).
+    #[arg(long, env = "SWITCHBOARD_DATABASE_APP_ROLE", global = true)]
+    pub database_app_role: Option<String>,
+    /// RabbitMQ URL (amqp://...) [default: in-process bus].
+    #[arg(long, env = "SWITCHBOARD_AMQP_URL", global = true)]
+    pub amqp_url: Option<String>,
+    /// Public base URL [default: http://localhost:8080].
+    #[arg(long, env = "SWITCHBOARD_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// Access-token signing secret (shared by all replicas) [default: generated in the data folder].
+    #[arg(long, env = "SWITCHBOARD_JWT_SECRET", global = true, hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Log filter [default: info].
+    #[arg(long, env = "SWITCHBOARD_LOG", global = true)]
+    pub log: Option<String>,
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// Which file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for [`Config`].
+    #[error("invalid configuration file {path}: {message}")]
+    Parse {
+        /// Which file.
+        path: PathBuf,
+        /// What is wrong (line and key).
+        message: String,
+    },
+    /// A value is out of bounds.
+    #[error("invalid setting {key}: {message}")]
+    Invalid {
+        /// Which key.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// The file (if any), then overrides; validated.
+    pub fn load(o: &Overrides) -> Result<Self, ConfigError> {
+        let mut c = match &o.config {
+            Some(path) => Self::from_file(path)?,
+            None => Config::default(),
+        };
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = &o.$f { c.$f = v.clone(); } )* };
+        }
+        macro_rules! set_opt {
+            ($($f:ident),*) => { $( if let Some(v) = &o.$f { c.$f = (!v.is_empty()).then(|| v.clone()); } )* };
+        }
+        set!(http_addr, data_dir, public_url, log);
+        set_opt!(database_url, database_owner_url, database_app_role, amqp_url, jwt_secret);
+        c.validate()?;
+        Ok(c)
+    }
+
+    fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(s) = &self.jwt_secret
+            && s.len() < 32
+        {
+            return Err(ConfigError::Invalid { key: "jwt_secret", message: "must be at least 32 bytes".into() });
+        }
+        if !(60..=86_400).contains(&self.access_token_ttl_secs) {
+            return Err(ConfigError::Invalid { key: "access_token_ttl_secs", message: "must be 60..=86400".into() });
+        }
+        if self.refresh_token_ttl_secs < self.access_token_ttl_secs {
+            return Err(ConfigError::Invalid {
+                key: "refresh_token_ttl_secs",
+                message: "must not be shorter than the access token's".into(),
+            });
+        }
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:"))
+        {
+            return Err(ConfigError::Invalid {
+                key: "database_url",
+                message: "must be sqlite:... or postgres:...".into(),
+            });
+        }
+        if let Some(url) = &self.amqp_url
+            && !(url.starts_with("amqp://") || url.starts_with("amqps://"))
+        {
+            return Err(ConfigError::Invalid { key: "amqp_url", message: "must be amqp://... or amqps://...".into() });
+        }
+        Ok(())
+    }
+
+    /// The database URL in force.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| switchboard_store_sql::sqlite_url(&self.data_dir.join("switchboard.db")))
+    }
+
+    /// This configuration as TOML (secrets masked).
+    pub fn to_toml(&self) -> String {
+        let mut shown = self.clone();
+        if shown.jwt_secret.is_some() {
+            shown.jwt_secret = Some("********".into());
+        }
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_and_environment_win_over_the_file() {
+        let dir = std::env::temp_dir().join(format!("sb-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("switchboard.toml");
+        std::fs::write(&file, "http_addr = \"127.0.0.1:9000\"\npublic_url = \"https://cc.example\"\n").expect("write");
+        let o = Overrides {
+            config: Some(file),
+            http_addr: Some("127.0.0.1:9100".parse().expect("addr")),
+            ..Overrides::default()
+        };
+        let c = Config::load(&o).expect("load");
+        assert_eq!(c.http_addr.port(), 9100);
+        assert_eq!(c.public_url, "https://cc.example");
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused_with_the_key_named() {
+        let dir = std::env::temp_dir().join(format!("sb-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("bad.toml");
+        std::fs::write(&file, "htp_addr = \"x\"\n").expect("write");
+        let err = Config::load(&Overrides { config: Some(file), ..Overrides::default() }).expect_err("refused");
+        assert!(err.to_string().contains("htp_addr"), "{err}");
+    }
+
+    #[test]
+    fn short_jwt_secrets_are_refused() {
+        let o = Overrides { jwt_secret: Some("short".into()), ..Overrides::default() };
+        assert!(matches!(Config::load(&o), Err(ConfigError::Invalid { key: "jwt_secret", .. })));
+    }
+
+    #[test]
+    fn the_default_database_is_sqlite_in_the_data_folder() {
+        let c = Config::default();
+        assert!(c.database_url().starts_with("sqlite://./data/switchboard.db"));
+        assert!(c.to_toml().contains("http_addr = \"0.0.0.0:8080\""));
+    }
+}

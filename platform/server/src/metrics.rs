@@ -1,0 +1,91 @@
+//! Prometheus metrics, rendered in the text format at `/metrics`.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InfoLabels {
+    version: String,
+    store: String,
+    bus: String,
+}
+
+type DurationFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+/// The process's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    requests: Family<RequestLabels, Counter>,
+    durations: DurationFamily,
+    /// Signups completed.
+    pub signups: Counter,
+    /// Failed logins.
+    pub login_failures: Counter,
+}
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
+}
+
+impl Metrics {
+    /// Registers every metric; `store` and `bus` name the backends in `switchboard_info`.
+    pub fn new(store: &str, bus: &str) -> Self {
+        let mut registry = Registry::with_prefix("switchboard");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let durations: DurationFamily = Family::new_with_constructor(duration_histogram);
+        let signups = Counter::default();
+        let login_failures = Counter::default();
+        let info = Family::<InfoLabels, Gauge>::default();
+        info.get_or_create(&InfoLabels {
+            version: env!("CARGO_PKG_VERSION").into(),
+            store: store.into(),
+            bus: bus.into(),
+        })
+        .set(1);
+        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
+        registry.register("http_request_duration_seconds", "HTTP request latency", durations.clone());
+        registry.register("signups", "Tenants signed up", signups.clone());
+        registry.register("login_failures", "Failed login attempts", login_failures.clone());
+        registry.register("info", "Build and backend information", info);
+        Self { registry: Mutex::new(registry), requests, durations, signups, login_failures }
+    }
+
+    /// Counts one HTTP request.
+    pub fn observe_http(&self, method: &str, route: &str, status: u16, took: Duration) {
+        self.requests.get_or_create(&RequestLabels { method: method.into(), route: route.into(), status }).inc();
+        self.durations
+            .get_or_create(&RouteLabels { method: method.into(), route: route.into() })
+            .observe(took.as_secs_f64());
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        if prometheus_client::encoding::text::encode(&mut out, &registry).is_err() {
+            out.push_str("# encoding failed\n");
+        }
+        out
+    }
+}

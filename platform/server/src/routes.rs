@@ -1,0 +1,437 @@
+//! The route table: the one list of every HTTP route with who may call it and what it takes and
+//! returns. The router, the role checks, the OpenAPI document and the authorisation-matrix test
+//! are all generated from it, so a new route cannot skip any of them.
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{Method, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{MethodRouter, delete, get, post, put};
+use switchboard_domain::{BusinessHours, ChannelEndpoint, Queue, Role, Skill};
+
+use crate::api::{self, docs};
+use crate::app::AppState;
+use crate::auth::authenticate;
+use crate::error::ApiError;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (signup, login, health).
+    Public,
+    /// An authenticated user or API key of the tenant with at least this role.
+    Role(Role),
+}
+
+/// What a route takes or returns, by OpenAPI schema name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// Nothing.
+    None,
+    /// One JSON object of the named schema.
+    Json(&'static str),
+    /// A page of the named schema (`{items, next_cursor}`), with `limit`/`after` parameters.
+    Page(&'static str),
+    /// Plain text.
+    Text,
+}
+
+/// The resource an `{id}` in the path names (tests use it to pick a fixture).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Resource {
+    /// No id in the path.
+    None,
+    /// A user.
+    User,
+    /// A skill.
+    Skill,
+    /// A queue.
+    Queue,
+    /// A channel endpoint.
+    Endpoint,
+    /// Business hours.
+    BusinessHours,
+    /// An API key.
+    ApiKey,
+}
+
+/// One route.
+#[derive(Debug)]
+pub struct Route {
+    /// HTTP method.
+    pub method: Method,
+    /// Path, with `{id}` for the resource id.
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+    /// One line for the docs.
+    pub summary: &'static str,
+    /// OpenAPI tag.
+    pub tag: &'static str,
+    /// Request body.
+    pub request: Body,
+    /// Success status.
+    pub status: u16,
+    /// Success body.
+    pub response: Body,
+    /// What `{id}` refers to.
+    pub resource: Resource,
+    /// The handler.
+    pub handler: MethodRouter<AppState>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn r(
+    method: Method,
+    path: &'static str,
+    access: Access,
+    tag: &'static str,
+    summary: &'static str,
+    request: Body,
+    status: u16,
+    response: Body,
+    handler: MethodRouter<AppState>,
+) -> Route {
+    let resource = match (path.contains("{id}"), tag) {
+        (false, _) => Resource::None,
+        (true, "users") => Resource::User,
+        (true, "skills") => Resource::Skill,
+        (true, "queues") => Resource::Queue,
+        (true, "endpoints") => Resource::Endpoint,
+        (true, "business-hours") => Resource::BusinessHours,
+        (true, _) => Resource::ApiKey,
+    };
+    Route { method, path, access, summary, tag, request, status, response, resource, handler }
+}
+
+use Access::{Public, Role as R};
+use Body::{Json as J, None as N, Page as P, Text as T};
+
+/// The CRUD routes of a configuration document type.
+macro_rules! config_routes {
+    ($out:ident, $ty:ty, $base:literal, $item:literal, $tag:literal, $input:literal, $view:literal, $read:expr) => {
+        $out.push(r(
+            Method::GET,
+            $base,
+            R($read),
+            $tag,
+            concat!("List ", $tag),
+            N,
+            200,
+            P($view),
+            get(docs::list::<$ty>),
+        ));
+        $out.push(r(
+            Method::POST,
+            $base,
+            R(Role::Admin),
+            $tag,
+            concat!("Create one of ", $tag),
+            J($input),
+            201,
+            J($view),
+            post(docs::create::<$ty>),
+        ));
+        $out.push(r(
+            Method::GET,
+            $item,
+            R($read),
+            $tag,
+            concat!("Read one of ", $tag),
+            N,
+            200,
+            J($view),
+            get(docs::read::<$ty>),
+        ));
+        $out.push(r(
+            Method::PUT,
+            $item,
+            R(Role::Admin),
+            $tag,
+            concat!("Replace one of ", $tag),
+            J($input),
+            200,
+            J($view),
+            put(docs::replace::<$ty>),
+        ));
+        $out.push(r(
+            Method::DELETE,
+            $item,
+            R(Role::Admin),
+            $tag,
+            concat!("Delete one of ", $tag),
+            N,
+            204,
+            N,
+            delete(docs::remove::<$ty>),
+        ));
+    };
+}
+
+/// Every route of the HTTP API.
+pub fn table() -> Vec<Route> {
+    let mut t = vec![
+        r(
+            Method::GET,
+            "/healthz",
+            Public,
+            "operations",
+            "Liveness: the process answers",
+            N,
+            200,
+            T,
+            get(api::health::healthz),
+        ),
+        r(
+            Method::GET,
+            "/readyz",
+            Public,
+            "operations",
+            "Readiness: store and bus answer",
+            N,
+            200,
+            J("Readiness"),
+            get(api::health::readyz),
+        ),
+        r(Method::GET, "/metrics", Public, "operations", "Prometheus metrics", N, 200, T, get(api::health::metrics)),
+        r(
+            Method::GET,
+            "/api/openapi.json",
+            Public,
+            "operations",
+            "This OpenAPI document",
+            N,
+            200,
+            J("OpenApi"),
+            get(api::health::openapi),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/signup",
+            Public,
+            "auth",
+            "Sign up a business and its owner",
+            J("SignupRequest"),
+            201,
+            J("SignupResponse"),
+            post(api::session::signup),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/auth/login",
+            Public,
+            "auth",
+            "Log in with e-mail and password",
+            J("LoginRequest"),
+            200,
+            J("TokenPair"),
+            post(api::session::login),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            Public,
+            "auth",
+            "Trade a refresh token for new tokens",
+            J("RefreshRequest"),
+            200,
+            J("TokenPair"),
+            post(api::session::refresh),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/auth/accept-invite",
+            Public,
+            "auth",
+            "Set a password for an invitation",
+            J("AcceptInviteRequest"),
+            200,
+            J("TokenPair"),
+            post(api::session::accept_invite),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/auth/logout",
+            R(Role::Agent),
+            "auth",
+            "End this session",
+            N,
+            204,
+            N,
+            post(api::session::logout),
+        ),
+        r(Method::GET, "/api/v1/me", R(Role::Agent), "auth", "Who am I", N, 200, J("MeView"), get(api::session::me)),
+        r(
+            Method::GET,
+            "/api/v1/tenant",
+            R(Role::Agent),
+            "tenant",
+            "Read the tenant",
+            N,
+            200,
+            J("TenantView"),
+            get(api::tenant::read),
+        ),
+        r(
+            Method::PUT,
+            "/api/v1/tenant",
+            R(Role::Owner),
+            "tenant",
+            "Rename the tenant",
+            J("TenantUpdate"),
+            200,
+            J("TenantView"),
+            put(api::tenant::update),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/users",
+            R(Role::Supervisor),
+            "users",
+            "List users",
+            N,
+            200,
+            P("UserView"),
+            get(api::users::list),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/users",
+            R(Role::Admin),
+            "users",
+            "Invite a user",
+            J("UserInvite"),
+            201,
+            J("UserInvited"),
+            post(api::users::invite),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/users/{id}",
+            R(Role::Supervisor),
+            "users",
+            "Read a user",
+            N,
+            200,
+            J("UserView"),
+            get(api::users::read),
+        ),
+        r(
+            Method::PUT,
+            "/api/v1/users/{id}",
+            R(Role::Admin),
+            "users",
+            "Replace a user's settings",
+            J("UserUpdate"),
+            200,
+            J("UserView"),
+            put(api::users::update),
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/users/{id}",
+            R(Role::Admin),
+            "users",
+            "Delete a user",
+            N,
+            204,
+            N,
+            delete(api::users::remove),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/api-keys",
+            R(Role::Admin),
+            "api-keys",
+            "List API keys",
+            N,
+            200,
+            P("ApiKeyView"),
+            get(api::api_keys::list),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/api-keys",
+            R(Role::Admin),
+            "api-keys",
+            "Create an API key",
+            J("ApiKeyInput"),
+            201,
+            J("ApiKeyCreated"),
+            post(api::api_keys::create),
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/api-keys/{id}",
+            R(Role::Admin),
+            "api-keys",
+            "Revoke an API key",
+            N,
+            204,
+            N,
+            delete(api::api_keys::revoke),
+        ),
+    ];
+    config_routes!(t, Skill, "/api/v1/skills", "/api/v1/skills/{id}", "skills", "SkillInput", "SkillView", Role::Agent);
+    config_routes!(t, Queue, "/api/v1/queues", "/api/v1/queues/{id}", "queues", "QueueInput", "QueueView", Role::Agent);
+    config_routes!(
+        t,
+        ChannelEndpoint,
+        "/api/v1/endpoints",
+        "/api/v1/endpoints/{id}",
+        "endpoints",
+        "EndpointInput",
+        "EndpointView",
+        Role::Supervisor
+    );
+    config_routes!(
+        t,
+        BusinessHours,
+        "/api/v1/business-hours",
+        "/api/v1/business-hours/{id}",
+        "business-hours",
+        "BusinessHoursInput",
+        "BusinessHoursView",
+        Role::Supervisor
+    );
+    t
+}
+
+/// The router for a route table, each route behind its role check.
+pub fn router(state: AppState, routes: Vec<Route>) -> Router {
+    let mut router = Router::new();
+    for route in routes {
+        let handler = match route.access {
+            Access::Public => route.handler,
+            Access::Role(role) => {
+                route.handler.route_layer(middleware::from_fn_with_state((state.clone(), role), require_role))
+            }
+        };
+        router = router.route(route.path, handler);
+    }
+    router.with_state(state)
+}
+
+/// Authenticates the bearer credential and checks the role; the principal goes into the
+/// request's extensions for the handler.
+async fn require_role(
+    State((state, role)): State<(AppState, Role)>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .ok_or(ApiError::Unauthorized("missing bearer token"))?;
+    let principal = authenticate(&*state.store, &state.keys, bearer).await?;
+    if !principal.role.includes(role) {
+        return Err(ApiError::Forbidden("your role does not allow this"));
+    }
+    tracing::Span::current().record("tenant", tracing::field::display(principal.tenant_id));
+    req.extensions_mut().insert(principal);
+    Ok(next.run(req).await)
+}

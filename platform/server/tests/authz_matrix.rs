@@ -1,0 +1,222 @@
+//! The object-level authorisation matrix, generated from the route table: every tenant-scoped
+//! route is called as {no token, a user of another tenant, a user of the same tenant without the
+//! role, the owner}. A foreign tenant gets 404 on an object of ours (no existence oracle), nobody
+//! but the owner changes anything, on both backends. A route added to the table without a sample
+//! body here fails this test, so no route can skip the matrix.
+
+mod common;
+
+use std::collections::HashMap;
+
+use axum::http::StatusCode;
+use common::{Owner, PASSWORD, TestApp, each_backend};
+use serde_json::{Value, json};
+use switchboard_domain::Role;
+use switchboard_server::routes::{Access, Body, Resource, Route, table};
+
+/// Routes anyone may call. Anything else under /api must require a role.
+const PUBLIC: &[&str] = &[
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/api/openapi.json",
+    "/api/v1/signup",
+    "/api/v1/auth/login",
+    "/api/v1/auth/refresh",
+    "/api/v1/auth/accept-invite",
+];
+
+struct World {
+    a: Owner,
+    agent_token: String,
+    b: Owner,
+    fixtures: HashMap<Resource, String>,
+    counter: std::cell::Cell<u32>,
+}
+
+impl World {
+    fn unique(&self, what: &str) -> String {
+        self.counter.set(self.counter.get() + 1);
+        format!("{what}{}", self.counter.get())
+    }
+}
+
+async fn created(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
+    let (status, answer) = app.call("POST", path, Some(token), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{path}: {answer}");
+    answer
+}
+
+/// A new object of `resource` in tenant A; its id.
+async fn fresh(app: &TestApp, w: &World, resource: Resource) -> String {
+    let t = &w.a.token;
+    let v = match resource {
+        Resource::User => {
+            let u = created(app, t, "/api/v1/users", json!({"email": format!("{}@a.example", w.unique("u")), "name": "U", "role": "agent"})).await;
+            u["user"].clone()
+        }
+        Resource::Skill => created(app, t, "/api/v1/skills", json!({"name": w.unique("skill")})).await,
+        Resource::Queue => created(app, t, "/api/v1/queues", json!({"name": w.unique("queue")})).await,
+        Resource::Endpoint => {
+            created(app, t, "/api/v1/endpoints", json!({"kind": "email_address", "address": format!("{}@a.example", w.unique("in")), "name": w.unique("ep")})).await
+        }
+        Resource::BusinessHours => {
+            created(app, t, "/api/v1/business-hours", json!({"name": w.unique("hours"), "timezone": "UTC", "weekly": []})).await
+        }
+        Resource::ApiKey => {
+            let k = created(app, t, "/api/v1/api-keys", json!({"name": w.unique("key"), "role": "agent"})).await;
+            k["api_key"].clone()
+        }
+        Resource::None => panic!("no object for a route without an id"),
+    };
+    v["id"].as_str().expect("id").to_owned()
+}
+
+/// A valid body for a route that takes one.
+async fn sample_body(app: &TestApp, w: &World, route: &Route, path: &str) -> Option<Value> {
+    let Body::Json(_) = route.request else { return None };
+    let m = route.method.as_str();
+    Some(match (m, route.path) {
+        ("PUT", "/api/v1/tenant") => json!({"name": w.unique("Renamed ")}),
+        ("POST", "/api/v1/users") => {
+            json!({"email": format!("{}@a.example", w.unique("new")), "name": "New", "role": "agent"})
+        }
+        ("PUT", "/api/v1/users/{id}") => {
+            let (_, current) = app.call("GET", path, Some(&w.a.token), None).await;
+            let email =
+                current["email"].as_str().map(str::to_owned).unwrap_or_else(|| format!("{}@a.example", w.unique("x")));
+            json!({"email": email, "name": w.unique("Renamed "), "role": "agent", "disabled": false, "capacity": 50})
+        }
+        ("POST", "/api/v1/skills") | ("PUT", "/api/v1/skills/{id}") => json!({"name": w.unique("skill")}),
+        ("POST", "/api/v1/queues") | ("PUT", "/api/v1/queues/{id}") => {
+            json!({"name": w.unique("queue"), "priority": 70})
+        }
+        ("POST", "/api/v1/endpoints") | ("PUT", "/api/v1/endpoints/{id}") => {
+            json!({"kind": "email_address", "address": format!("{}@a.example", w.unique("in")), "name": w.unique("ep")})
+        }
+        ("POST", "/api/v1/business-hours") | ("PUT", "/api/v1/business-hours/{id}") => json!({
+            "name": w.unique("hours"), "timezone": "Europe/Berlin",
+            "weekly": [{"day": "mon", "open": "09:00", "close": "17:00"}]
+        }),
+        ("POST", "/api/v1/api-keys") => json!({"name": w.unique("key"), "role": "agent"}),
+        _ => panic!("no sample body for {m} {}: add one to the authorisation matrix", route.path),
+    })
+}
+
+/// Everything tenant A has, as its owner sees it.
+async fn snapshot(app: &TestApp, w: &World) -> Value {
+    let mut all = Vec::new();
+    for path in [
+        "/api/v1/tenant",
+        "/api/v1/users?limit=200",
+        "/api/v1/skills?limit=200",
+        "/api/v1/queues?limit=200",
+        "/api/v1/endpoints?limit=200",
+        "/api/v1/business-hours?limit=200",
+        "/api/v1/api-keys?limit=200",
+    ] {
+        let (status, body) = app.call("GET", path, Some(&w.a.token), None).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        all.push(body);
+    }
+    Value::Array(all)
+}
+
+async fn login(app: &TestApp, email: &str) -> String {
+    let (status, body) = app.login(email, PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["access_token"].as_str().expect("token").to_owned()
+}
+
+#[test]
+fn every_api_route_but_the_public_ones_requires_a_role() {
+    for route in table() {
+        if route.access == Access::Public {
+            assert!(
+                PUBLIC.contains(&route.path),
+                "{} {} is public but not in the public list",
+                route.method,
+                route.path
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn authorisation_matrix_over_every_tenant_scoped_route() {
+    each_backend(|app| async move {
+        let a = app.signup("Tenant A", "owner@a.example").await;
+        let b = app.signup("Tenant B", "owner@b.example").await;
+        let (_, agent_token) = app.user_with_role(&a, "agent@a.example", "agent").await;
+        let mut w = World { a, agent_token, b, fixtures: HashMap::new(), counter: Default::default() };
+        for r in [
+            Resource::User,
+            Resource::Skill,
+            Resource::Queue,
+            Resource::Endpoint,
+            Resource::BusinessHours,
+            Resource::ApiKey,
+        ] {
+            let id = fresh(&app, &w, r).await;
+            w.fixtures.insert(r, id);
+        }
+        let a_ids: Vec<String> = w.fixtures.values().cloned().chain([w.a.tenant_id.clone()]).collect();
+
+        let mut checked = 0;
+        for route in table() {
+            let Access::Role(min) = route.access else { continue };
+            let what = format!("{:?} {} {}", app.kind, route.method, route.path);
+            let has_id = route.resource != Resource::None;
+            let path = match w.fixtures.get(&route.resource) {
+                Some(id) => route.path.replace("{id}", id),
+                None => route.path.to_owned(),
+            };
+            let method = route.method.as_str();
+
+            // 1. No credentials.
+            let before = snapshot(&app, &w).await;
+            let body = sample_body(&app, &w, &route, &path).await;
+            let (status, answer) = app.call(method, &path, None, body.clone()).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{what} without token: {answer}");
+            assert_eq!(snapshot(&app, &w).await, before, "{what} without token changed tenant A");
+
+            // 2. Another tenant's owner (the highest role there is).
+            let b_token = login(&app, &w.b.email).await;
+            let (status, answer) = app.call(method, &path, Some(&b_token), body.clone()).await;
+            if has_id {
+                assert_eq!(status, StatusCode::NOT_FOUND, "{what} as another tenant: {answer}");
+                assert_eq!(answer["error"]["code"], "not_found", "{what}");
+            } else {
+                assert!(status.is_success(), "{what} as another tenant on its own data: {status} {answer}");
+                for id in &a_ids {
+                    assert!(!answer.to_string().contains(id.as_str()), "{what}: tenant B sees tenant A's {id}");
+                }
+            }
+            assert_eq!(snapshot(&app, &w).await, before, "{what} as another tenant changed tenant A");
+
+            // 3. Same tenant, role too low (an agent is below every other role).
+            if min > Role::Agent {
+                let (status, answer) = app.call(method, &path, Some(&w.agent_token), body.clone()).await;
+                assert_eq!(status, StatusCode::FORBIDDEN, "{what} as agent: {answer}");
+                assert_eq!(snapshot(&app, &w).await, before, "{what} as agent changed tenant A");
+            }
+
+            // 4. The owner succeeds (deleting a fresh object, in a fresh session).
+            let owner_path = if method == "DELETE" && has_id {
+                route.path.replace("{id}", &fresh(&app, &w, route.resource).await)
+            } else {
+                path.clone()
+            };
+            let owner_token = login(&app, &w.a.email).await;
+            let body = sample_body(&app, &w, &route, &owner_path).await;
+            let (status, answer) = app.call(method, &owner_path, Some(&owner_token), body).await;
+            assert_eq!(status.as_u16(), route.status, "{what} as owner: {answer}");
+            checked += 1;
+        }
+        let scoped = table().iter().filter(|r| matches!(r.access, Access::Role(_))).count();
+        assert_eq!(checked, scoped);
+        assert!(checked >= 28, "only {checked} tenant-scoped routes");
+        app
+    })
+    .await;
+}

@@ -1,0 +1,117 @@
+//! The real `switchboard` binary: starts on a free port in a temp folder, serves, and stops
+//! gracefully on SIGTERM.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sb-bin-{name}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    dir
+}
+
+#[tokio::test]
+async fn the_binary_starts_serves_and_stops_gracefully() {
+    let port = free_port();
+    let dir = temp_dir("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .env("SWITCHBOARD_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("SWITCHBOARD_DATA_DIR", &dir)
+        .env_remove("SWITCHBOARD_DATABASE_URL")
+        .env_remove("SWITCHBOARD_AMQP_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    loop {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
+            && r.status().is_success()
+        {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "not ready within 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let signup = client
+        .post(format!("{base}/api/v1/signup"))
+        .json(&serde_json::json!({"business_name": "Acme", "email": "owner@acme.example", "password": "correct horse battery"}))
+        .send()
+        .await
+        .expect("signup");
+    assert_eq!(signup.status(), 201);
+    assert!(dir.join("switchboard.db").exists(), "SQLite file in the data folder");
+    assert!(dir.join("jwt.secret").exists(), "token secret kept in the data folder");
+
+    // SIGTERM: the process drains and exits 0.
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "did not stop within 15 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn migrate_applies_the_schema_and_exits() {
+    let dir = temp_dir("migrate");
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("migrate")
+        .env("SWITCHBOARD_DATA_DIR", &dir)
+        .env_remove("SWITCHBOARD_DATABASE_URL")
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dir.join("switchboard.db").exists());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn help_documents_every_setting_with_its_environment_variable() {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard")).arg("--help").output().expect("run");
+    let help = String::from_utf8_lossy(&out.stdout);
+    for var in [
+        "SWITCHBOARD_CONFIG",
+        "SWITCHBOARD_HTTP_ADDR",
+        "SWITCHBOARD_DATA_DIR",
+        "SWITCHBOARD_DATABASE_URL",
+        "SWITCHBOARD_AMQP_URL",
+        "SWITCHBOARD_JWT_SECRET",
+    ] {
+        assert!(help.contains(var), "--help does not mention {var}:\n{help}");
+    }
+    for sub in ["run", "platform", "migrate", "config"] {
+        assert!(help.contains(sub), "--help does not list `{sub}`");
+    }
+}
+
+#[test]
+fn bad_configuration_is_refused_with_a_clear_message() {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["config"])
+        .env("SWITCHBOARD_DATABASE_URL", "mysql://nope")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("database_url"));
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["platform"])
+        .env_remove("SWITCHBOARD_DATABASE_URL")
+        .env_remove("SWITCHBOARD_AMQP_URL")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SWITCHBOARD_AMQP_URL"));
+}

@@ -1,0 +1,149 @@
+//! The HTTP app over a fresh database, driven in-process (no sockets), on each backend.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::{Value, json};
+use switchboard_bus::InProcessBus;
+use switchboard_server::app::{AppState, app};
+use switchboard_server::config::Config;
+use switchboard_testkit::{DbKind, TestDb};
+use tower::ServiceExt;
+
+pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!!";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub router: Router,
+    pub state: AppState,
+    pub kind: DbKind,
+    pub bus: InProcessBus,
+    db: TestDb,
+}
+
+/// A signed-up tenant's owner.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    pub email: String,
+    pub token: String,
+    pub refresh: String,
+    pub tenant_id: String,
+    pub user_id: String,
+}
+
+impl TestApp {
+    pub async fn new(kind: DbKind) -> Option<Self> {
+        let db = TestDb::new(kind).await?;
+        let bus = InProcessBus::new();
+        let state = switchboard_server::state(db.store().await, Arc::new(bus.clone()), SECRET, &Config::default());
+        Some(Self { router: app(state.clone()), state, kind, bus, db })
+    }
+
+    pub async fn cleanup(self) {
+        self.db.cleanup().await;
+    }
+
+    /// One request; the JSON answer (or the text as a JSON string, or null).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req.header("content-type", "application/json").body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .expect("request");
+        self.send(req).await
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> (StatusCode, Value) {
+        let res = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), 16 * 1024 * 1024).await.expect("body");
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        (status, value)
+    }
+
+    pub async fn signup(&self, business: &str, email: &str) -> Owner {
+        let (status, body) = self
+            .call(
+                "POST",
+                "/api/v1/signup",
+                None,
+                Some(json!({"business_name": business, "email": email, "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        Owner {
+            email: email.into(),
+            token: body["tokens"]["access_token"].as_str().expect("token").into(),
+            refresh: body["tokens"]["refresh_token"].as_str().expect("refresh").into(),
+            tenant_id: body["tenant"]["id"].as_str().expect("tenant").into(),
+            user_id: body["user"]["id"].as_str().expect("user").into(),
+        }
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> (StatusCode, Value) {
+        self.call("POST", "/api/v1/auth/login", None, Some(json!({"email": email, "password": password}))).await
+    }
+
+    /// Invites a user with `role` and accepts the invitation; returns (user id, access token).
+    pub async fn user_with_role(&self, owner: &Owner, email: &str, role: &str) -> (String, String) {
+        let (status, body) = self
+            .call(
+                "POST",
+                "/api/v1/users",
+                Some(&owner.token),
+                Some(json!({"email": email, "name": "Someone", "role": role})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let id = body["user"]["id"].as_str().expect("id").to_owned();
+        let invite = body["invite_token"].as_str().expect("invite").to_owned();
+        let (status, tokens) = self
+            .call(
+                "POST",
+                "/api/v1/auth/accept-invite",
+                None,
+                Some(json!({"invite_token": invite, "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        (id, tokens["access_token"].as_str().expect("token").to_owned())
+    }
+}
+
+/// Runs `body` on SQLite, then on PostgreSQL when configured (mandatory in CI).
+pub async fn each_backend<F, Fut>(body: F)
+where
+    F: Fn(TestApp) -> Fut,
+    Fut: std::future::Future<Output = TestApp>,
+{
+    for kind in [DbKind::Sqlite, DbKind::Postgres] {
+        let Some(app) = TestApp::new(kind).await else { continue };
+        body(app).await.cleanup().await;
+    }
+}
+
+/// Field names of a 422 answer.
+pub fn fields(body: &Value) -> Vec<String> {
+    body["error"]["fields"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|f| f["field"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
