@@ -128,7 +128,7 @@ impl BusinessHours {
         };
         let local = ts.to_zoned(tz);
         let date = local.date().to_string();
-        if self.closed_dates.iter().any(|d| *d == date) {
+        if self.closed_dates.contains(&date) {
             return false;
         }
         let day = DayOfWeek::from_jiff(local.weekday());

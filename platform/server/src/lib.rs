@@ -46,7 +46,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 /// Connects the bus: RabbitMQ when configured, else in-process.
 pub async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
     Ok(match &config.amqp_url {
-        Some(_url) => anyhow::bail!("TEMP"),
+        Some(url) => Arc::new(switchboard_bus_amqp::AmqpBus::connect(url).await.context("connecting to RabbitMQ")?),
         None => Arc::new(InProcessBus::new()),
     })
 }

@@ -14,7 +14,7 @@ async fn every_tenant_table_has_forced_row_level_security() {
     let Some(db) = pg().await else { return };
     let mut conn = sqlx::AnyConnection::connect(&db.owner_url).await.expect("connect");
     let rows = sqlx::query(
-        "SELECT c.relname AS name, c.relrowsecurity AS rls, c.relforcerowsecurity AS forced, \
+        "SELECT c.relname::text AS name, c.relrowsecurity AS rls, c.relforcerowsecurity AS forced, \
                 EXISTS (SELECT 1 FROM information_schema.columns i \
                         WHERE i.table_schema = 'public' AND i.table_name = c.relname AND i.column_name = 'tenant_id') AS scoped \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, architecture invariants and every test, on both the
+# embedded backends and the distributed ones (PostgreSQL, RabbitMQ), which it installs and starts.
+# With CI=true a backend suite that cannot run is a failure, not a skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if infra/services.sh start; then
+  eval "$(infra/services.sh env)"
+elif [ "${CI:-}" = "true" ]; then
+  echo "test: could not start PostgreSQL/RabbitMQ, and CI needs them" >&2
+  exit 1
+else
+  echo "test: *** PostgreSQL/RabbitMQ unavailable: their suites will be SKIPPED ***" >&2
+fi
+
+echo "== cargo fmt --check" >&2
+cargo fmt --all --check
+echo "== cargo clippy" >&2
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== tests" >&2
+if cargo nextest --version >/dev/null 2>&1; then
+  # Doc tests first: nextest's summary must be the run's closing line.
+  cargo test --workspace --doc --locked
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
