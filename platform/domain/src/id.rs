@@ -84,6 +84,15 @@ id_type!(
     SessionId
 );
 
+id_type!(
+    /// One customer interaction on one channel (a call, a chat, an SMS or e-mail thread, a task).
+    ContactId
+);
+id_type!(
+    /// The person behind contacts, matched across channels.
+    CustomerId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

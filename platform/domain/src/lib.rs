@@ -10,16 +10,21 @@ mod id;
 mod identity;
 mod pii;
 mod resources;
+mod routing;
 
 pub use address::{AddressError, EmailAddress, PhoneNumber};
 pub use hours::{BusinessHours, DayOfWeek, HoursError, OpenSpan};
-pub use id::{ApiKeyId, BusinessHoursId, EndpointId, IdParseError, QueueId, SessionId, SkillId, TenantId, UserId};
+pub use id::{
+    ApiKeyId, BusinessHoursId, ContactId, CustomerId, EndpointId, IdParseError, QueueId, SessionId, SkillId, TenantId,
+    UserId,
+};
 pub use identity::{Role, RoleParseError, UserStatus};
 pub use pii::Pii;
 pub use resources::{
     AgentSelection, ApiKey, Channel, ChannelCosts, ChannelEndpoint, EndpointKind, MAX_SKILL_LEVEL, Overflow,
     OverflowTarget, Queue, RelaxStep, Skill, SkillLevel, SkillRequirement, Tenant, TenantStatus, User,
 };
+pub use routing::{AgentActivity, Presence, RoutingRules};
 
 /// Milliseconds since the Unix epoch, the one timestamp type stored and sent on the wire.
 pub type UnixMillis = i64;
