@@ -9,10 +9,12 @@
 mod config;
 mod error;
 mod identity;
+mod routing;
 
 pub use config::*;
 pub use error::{ErrorBody, ErrorCode, ErrorDetail, FieldError};
 pub use identity::*;
+pub use routing::*;
 
 /// One page of a list; pass `next_cursor` as `?after=` to get the next.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]

@@ -5,6 +5,7 @@
 //! `now` where time matters).
 
 mod address;
+mod contact;
 mod hours;
 mod id;
 mod identity;
@@ -13,6 +14,7 @@ mod resources;
 mod routing;
 
 pub use address::{AddressError, EmailAddress, PhoneNumber};
+pub use contact::{Contact, ContactEvent, ContactState};
 pub use hours::{BusinessHours, DayOfWeek, HoursError, OpenSpan};
 pub use id::{
     ApiKeyId, BusinessHoursId, ContactId, CustomerId, EndpointId, IdParseError, QueueId, SessionId, SkillId, TenantId,

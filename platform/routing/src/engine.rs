@@ -268,7 +268,7 @@ impl Engine {
     }
 
     /// A waiting contact's place in its line (1 = next) and estimated wait in seconds.
-    pub fn position(&self, contact: ContactId) -> Option<(u32, u32)> {
+    pub fn position(&self, contact: ContactId) -> Option<(u32, Option<u32>)> {
         let c = self.contacts.get(&contact)?;
         if c.phase != Phase::Waiting {
             return None;
@@ -293,12 +293,13 @@ impl Engine {
         self.contacts.len()
     }
 
-    fn estimated_wait(&self, q: &QueueState, ahead: usize) -> u32 {
+    /// None while nobody who could serve the queue is logged in.
+    fn estimated_wait(&self, q: &QueueState, ahead: usize) -> Option<u32> {
         let serving = q.agents_by[activity_index(AgentActivity::Available)]
             + q.agents_by[activity_index(AgentActivity::Busy)]
             + q.agents_by[activity_index(AgentActivity::WrapUp)];
         let ms = (ahead as i64 + 1) * q.handle_ms / i64::from(serving.max(1));
-        if serving == 0 && q.logged_in == 0 { u32::MAX } else { (ms / 1000) as u32 }
+        if serving == 0 && q.logged_in == 0 { None } else { Some((ms / 1000) as u32) }
     }
 
     fn emit(&mut self, o: Output) {

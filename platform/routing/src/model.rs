@@ -223,8 +223,8 @@ pub enum Output {
         contact: ContactId,
         /// Queue.
         queue: QueueId,
-        /// Estimated wait, seconds.
-        estimated_wait_secs: u32,
+        /// Estimated wait, seconds (None while nobody is logged in).
+        estimated_wait_secs: Option<u32>,
     },
     /// Offer the contact to the agent until the deadline.
     Offered {
@@ -393,8 +393,8 @@ pub struct QueueStats {
     pub service_level_percent: Option<u8>,
     /// Member agents by activity.
     pub agents: BTreeMap<AgentActivity, u32>,
-    /// Estimated wait for a contact arriving now, seconds.
-    pub estimated_wait_secs: u32,
+    /// Estimated wait for a contact arriving now, seconds (None while nobody is logged in).
+    pub estimated_wait_secs: Option<u32>,
 }
 
 /// Skill level lookup used in matching.

@@ -31,6 +31,8 @@ pub struct AppState {
     pub throttle: Arc<LoginThrottle>,
     /// Largest body accepted.
     pub max_body_bytes: usize,
+    /// The routing shards of this process.
+    pub routing: crate::routing::Routing,
 }
 
 impl std::fmt::Debug for AppState {

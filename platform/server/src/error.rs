@@ -86,6 +86,27 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::routing::ShardError> for ApiError {
+    fn from(e: crate::routing::ShardError) -> Self {
+        use switchboard_routing::RoutingError as R;
+        match e {
+            crate::routing::ShardError::Gone => ApiError::Unavailable("routing shard".into()),
+            crate::routing::ShardError::Routing(r) => match r {
+                R::UnknownContact => ApiError::NotFound,
+                R::NotOffered => {
+                    ApiError::Conflict("this contact is not offered to you (taken, withdrawn or timed out)".into())
+                }
+                R::NotConnected => ApiError::Conflict("this contact is not connected to you".into()),
+                R::NotInWrapUp => ApiError::Conflict("this contact is not in wrap-up".into()),
+                R::UnknownAgent => ApiError::Conflict("you are not an active agent of this tenant".into()),
+                R::UnknownQueue => ApiError::field("queue_id", "unknown_reference", "no such queue"),
+                R::DuplicateContact => ApiError::Conflict("contact already routed".into()),
+                R::Invalid(m) => ApiError::BadRequest(m.into()),
+            },
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r {

@@ -11,6 +11,7 @@ pub mod error;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod routing;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,7 +87,9 @@ fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> 
 /// The app state over given backends (tests build it this way too).
 pub fn state(store: Arc<dyn Store>, bus: Arc<dyn Bus>, secret: &[u8], config: &Config) -> AppState {
     let metrics = Arc::new(Metrics::new(store.backend(), bus.backend()));
+    let routing = routing::Routing::new(store.clone(), bus.clone());
     AppState {
+        routing,
         keys: Arc::new(TokenKeys::new(
             secret,
             Duration::from_secs(config.access_token_ttl_secs),
@@ -110,6 +113,8 @@ pub async fn serve(
     let bus = open_bus(&config).await?;
     let secret = jwt_secret(&config)?;
     let state = state(store.clone(), bus, &secret, &config);
+    // Waiting contacts' timers (overflow, offer deadlines) run again right after a restart.
+    state.routing.warm().await;
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("binding HTTP on {}", config.http_addr))?;

@@ -57,6 +57,17 @@ use crate::routes::{Access, Body, Route};
         switchboard_api_types::OpenSpan,
         switchboard_api_types::DayOfWeek,
         crate::api::health::Readiness,
+        switchboard_api_types::ContactInput,
+        switchboard_api_types::ContactView,
+        switchboard_api_types::ContactEventView,
+        switchboard_api_types::QueueStateView,
+        switchboard_api_types::PresenceInput,
+        switchboard_api_types::PresenceStatus,
+        switchboard_api_types::AgentStatusView,
+        switchboard_api_types::AgentStatusList,
+        switchboard_api_types::CompleteInput,
+        switchboard_api_types::QueueStatsView,
+        switchboard_api_types::QueueStatsList,
     ))
 )]
 struct Components;
@@ -144,6 +155,11 @@ pub fn document(routes: &[Route]) -> OpenApi {
             ));
         }
         let ok = match route.response {
+            Body::None if route.status == 101 => ResponseBuilder::new()
+                .description(
+                    "Switching to the WebSocket protocol (token may be passed as ?access_token= on the upgrade)",
+                )
+                .build(),
             Body::None => ResponseBuilder::new().description("Done").build(),
             Body::Text => ResponseBuilder::new()
                 .description("Text")

@@ -54,6 +54,8 @@ pub enum Resource {
     BusinessHours,
     /// An API key.
     ApiKey,
+    /// A contact.
+    Contact,
 }
 
 /// One route.
@@ -100,6 +102,7 @@ fn r(
         (true, "queues") => Resource::Queue,
         (true, "endpoints") => Resource::Endpoint,
         (true, "business-hours") => Resource::BusinessHours,
+        (true, "contacts") | (true, "agent") => Resource::Contact,
         (true, _) => Resource::ApiKey,
     };
     Route { method, path, access, summary, tag, request, status, response, resource, handler }
@@ -170,6 +173,7 @@ macro_rules! config_routes {
 }
 
 /// Every route of the HTTP API.
+#[rustfmt::skip]
 pub fn table() -> Vec<Route> {
     let mut t = vec![
         r(
@@ -372,6 +376,19 @@ pub fn table() -> Vec<Route> {
             N,
             delete(api::api_keys::revoke),
         ),
+        r(Method::POST, "/api/v1/contacts", R(Role::Supervisor), "contacts", "Create a work item and route it", J("ContactInput"), 201, J("ContactView"), post(api::contacts::create)),
+        r(Method::GET, "/api/v1/contacts", R(Role::Supervisor), "contacts", "List contacts", N, 200, P("ContactView"), get(api::contacts::list)),
+        r(Method::GET, "/api/v1/contacts/{id}", R(Role::Supervisor), "contacts", "Read a contact with its lifecycle", N, 200, J("ContactView"), get(api::contacts::read)),
+        r(Method::GET, "/api/v1/contacts/{id}/queue-state", R(Role::Supervisor), "contacts", "Position and estimated wait", N, 200, J("QueueStateView"), get(api::contacts::queue_state)),
+        r(Method::DELETE, "/api/v1/contacts/{id}", R(Role::Supervisor), "contacts", "Cancel a waiting contact", N, 204, N, delete(api::contacts::cancel)),
+        r(Method::PUT, "/api/v1/agent/presence", R(Role::Agent), "agent", "Set my presence", J("PresenceInput"), 200, J("AgentStatusView"), put(api::agent::set_presence)),
+        r(Method::POST, "/api/v1/agent/contacts/{id}/accept", R(Role::Agent), "agent", "Accept an offer", N, 204, N, post(api::agent::accept)),
+        r(Method::POST, "/api/v1/agent/contacts/{id}/reject", R(Role::Agent), "agent", "Decline an offer", N, 204, N, post(api::agent::reject)),
+        r(Method::POST, "/api/v1/agent/contacts/{id}/complete", R(Role::Agent), "agent", "Finish a contact", J("CompleteInput"), 204, N, post(api::agent::complete)),
+        r(Method::GET, "/api/v1/agent/ws", R(Role::Agent), "agent", "Agent console WebSocket (offers, contacts, stats, commands)", N, 101, N, get(api::ws::agent)),
+        r(Method::GET, "/api/v1/stats/queues", R(Role::Supervisor), "stats", "Live queue statistics", N, 200, J("QueueStatsList"), get(api::stats::queues)),
+        r(Method::GET, "/api/v1/stats/agents", R(Role::Supervisor), "stats", "Live agent states", N, 200, J("AgentStatusList"), get(api::stats::agents)),
+        r(Method::GET, "/api/v1/supervisor/ws", R(Role::Supervisor), "stats", "Supervisor WebSocket: every event of the tenant", N, 101, N, get(api::ws::supervisor)),
     ];
     config_routes!(t, Skill, "/api/v1/skills", "/api/v1/skills/{id}", "skills", "SkillInput", "SkillView", Role::Agent);
     config_routes!(t, Queue, "/api/v1/queues", "/api/v1/queues/{id}", "queues", "QueueInput", "QueueView", Role::Agent);
@@ -413,6 +430,25 @@ pub fn router(state: AppState, routes: Vec<Route>) -> Router {
     router.with_state(state)
 }
 
+/// The credential of a request: the bearer header, or for WebSocket upgrades (browsers cannot
+/// set headers there) an `access_token` query parameter.
+fn bearer_of(req: &Request) -> Result<String, ApiError> {
+    let header_token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(|t| t.trim().to_owned());
+    let is_upgrade =
+        req.headers().get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    let query_token = || {
+        req.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("access_token=")).map(str::to_owned))
+    };
+    header_token
+        .or_else(|| if is_upgrade { query_token() } else { None })
+        .ok_or(ApiError::Unauthorized("missing bearer token"))
+}
+
 /// Authenticates the bearer credential and checks the role; the principal goes into the
 /// request's extensions for the handler.
 async fn require_role(
@@ -420,14 +456,9 @@ async fn require_role(
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let bearer = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .ok_or(ApiError::Unauthorized("missing bearer token"))?;
-    let principal = authenticate(&*state.store, &state.keys, bearer).await?;
+    let bearer = bearer_of(&req)?;
+    let principal = authenticate(&*state.store, &state.keys, &bearer).await?;
+
     if !principal.role.includes(role) {
         return Err(ApiError::Forbidden("your role does not allow this"));
     }

@@ -1,8 +1,8 @@
 //! The `Store` methods, written once for both databases.
 
 use switchboard_domain::{
-    ApiKey, ApiKeyId, ChannelCosts, EmailAddress, SessionId, SkillLevel, Tenant, TenantId, TenantStatus, UnixMillis,
-    User, UserId,
+    ApiKey, ApiKeyId, ChannelCosts, Contact, ContactEvent, ContactId, EmailAddress, SessionId, SkillLevel, Tenant,
+    TenantId, TenantStatus, UnixMillis, User, UserId,
 };
 use switchboard_store::{
     ApiKeySecret, Credentials, DocKind, NewTenant, Page, PageRequest, RefreshOutcome, RefreshToken, Session, Store,
@@ -680,6 +680,133 @@ impl Store for SqlStore {
         Ok(doc.map(|d| (tenant, d)))
     }
 
+    async fn create_contact(
+        &self,
+        tenant: TenantId,
+        contact: &Contact,
+        first: &ContactEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        sqlx::query(&self.sql(
+            "INSERT INTO contacts (tenant_id, id, channel, queue_id, state, agent_id, enqueued_at, updated_at, body) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        ))
+        .bind(tenant.to_string())
+        .bind(contact.id.to_string())
+        .bind(contact.channel.as_str())
+        .bind(contact.queue_id.to_string())
+        .bind(contact.state.as_str())
+        .bind(contact.agent_id.map(|a| a.to_string()))
+        .bind(contact.enqueued_at)
+        .bind(contact.updated_at)
+        .bind(contact_json(contact)?)
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(|e| conflict_or(e, "contact exists"))?;
+        self.append_event(&mut tx, tenant, contact.id, first).await?;
+        tx.commit().await
+    }
+
+    async fn update_contact(
+        &self,
+        tenant: TenantId,
+        contact: &Contact,
+        event: &ContactEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        let done = sqlx::query(&self.sql(
+            "UPDATE contacts SET queue_id = $3, state = $4, agent_id = $5, updated_at = $6, body = $7 \
+             WHERE tenant_id = $1 AND id = $2",
+        ))
+        .bind(tenant.to_string())
+        .bind(contact.id.to_string())
+        .bind(contact.queue_id.to_string())
+        .bind(contact.state.as_str())
+        .bind(contact.agent_id.map(|a| a.to_string()))
+        .bind(contact.updated_at)
+        .bind(contact_json(contact)?)
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.append_event(&mut tx, tenant, contact.id, event).await?;
+        tx.commit().await
+    }
+
+    async fn contact(&self, tenant: TenantId, id: ContactId) -> Result<Option<Contact>, StoreError> {
+        let mut tx = self.begin(Some(tenant), false).await?;
+        let row = sqlx::query(&self.sql("SELECT body FROM contacts WHERE tenant_id = $1 AND id = $2"))
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?;
+        tx.commit().await?;
+        row.as_ref().map(contact_from_row).transpose()
+    }
+
+    async fn contact_events(&self, tenant: TenantId, id: ContactId) -> Result<Vec<ContactEvent>, StoreError> {
+        let mut tx = self.begin(Some(tenant), false).await?;
+        let rows = sqlx::query(&self.sql(
+            "SELECT seq, at, kind, data FROM contact_events WHERE tenant_id = $1 AND contact_id = $2 ORDER BY seq",
+        ))
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .fetch_all(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ContactEvent {
+                    seq: int(r, "seq")?,
+                    at: int(r, "at")?,
+                    kind: text(r, "kind")?,
+                    data: serde_json::from_str(&text(r, "data")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn list_contacts(&self, tenant: TenantId, page: &PageRequest) -> Result<Page<Contact>, StoreError> {
+        let mut tx = self.begin(Some(tenant), false).await?;
+        let rows =
+            sqlx::query(&self.sql("SELECT body FROM contacts WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3"))
+                .bind(tenant.to_string())
+                .bind(page.after.clone().unwrap_or_default())
+                .bind(fetch_limit(page))
+                .fetch_all(&mut *tx.tx)
+                .await
+                .map_err(backend_err)?;
+        tx.commit().await?;
+        let contacts = rows.iter().map(contact_from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(paginate(contacts, page, |c| c.id.to_string()))
+    }
+
+    async fn open_contacts(&self, tenant: TenantId) -> Result<Vec<Contact>, StoreError> {
+        let mut tx = self.begin(Some(tenant), false).await?;
+        let rows = sqlx::query(&self.sql(
+            "SELECT body FROM contacts WHERE tenant_id = $1 AND state IN ('queued', 'offered', 'connected', 'wrap_up') \
+             ORDER BY enqueued_at, id",
+        ))
+        .bind(tenant.to_string())
+        .fetch_all(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await?;
+        rows.iter().map(contact_from_row).collect()
+    }
+
+    async fn tenant_ids(&self) -> Result<Vec<TenantId>, StoreError> {
+        let rows = sqlx::query("SELECT DISTINCT tenant_id FROM identities ORDER BY tenant_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        rows.iter().map(|r| parse(r, "tenant_id")).collect()
+    }
+
     async fn record_processed(&self, consumer: &str, message_id: &str, now: UnixMillis) -> Result<bool, StoreError> {
         let mut tx = self.begin(None, true).await?;
         let done = sqlx::query(&self.sql(
@@ -696,6 +823,14 @@ impl Store for SqlStore {
     }
 }
 
+fn contact_json(c: &Contact) -> Result<String, StoreError> {
+    serde_json::to_string(c).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn contact_from_row(row: &sqlx::any::AnyRow) -> Result<Contact, StoreError> {
+    serde_json::from_str(&text(row, "body")?).map_err(|e| StoreError::Corrupt(format!("contact: {e}")))
+}
+
 fn session_from_row(row: &sqlx::any::AnyRow) -> Result<Session, StoreError> {
     Ok(Session {
         id: parse(row, "id")?,
@@ -706,6 +841,37 @@ fn session_from_row(row: &sqlx::any::AnyRow) -> Result<Session, StoreError> {
 }
 
 impl SqlStore {
+    async fn append_event(
+        &self,
+        tx: &mut crate::Tx<'_>,
+        tenant: TenantId,
+        contact: ContactId,
+        event: &ContactEvent,
+    ) -> Result<(), StoreError> {
+        let next = sqlx::query(&self.sql(
+            "SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM contact_events WHERE tenant_id = $1 AND contact_id = $2",
+        ))
+        .bind(tenant.to_string())
+        .bind(contact.to_string())
+        .fetch_one(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        let seq = int(&next, "next")?;
+        sqlx::query(&self.sql(
+            "INSERT INTO contact_events (tenant_id, contact_id, seq, at, kind, data) VALUES ($1, $2, $3, $4, $5, $6)",
+        ))
+        .bind(tenant.to_string())
+        .bind(contact.to_string())
+        .bind(seq)
+        .bind(event.at)
+        .bind(event.kind.clone())
+        .bind(event.data.to_string())
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        Ok(())
+    }
+
     async fn insert_refresh(
         &self,
         tx: &mut crate::Tx<'_>,

@@ -301,3 +301,68 @@ async fn a_processed_message_is_recorded_once_per_consumer() {
 async fn ping_answers() {
     on_each_backend(|store, _| async move { store.ping().await.expect("ping") }).await;
 }
+
+fn contact(queue: switchboard_domain::QueueId, at: i64) -> switchboard_domain::Contact {
+    switchboard_domain::Contact {
+        id: switchboard_domain::ContactId::generate(),
+        channel: switchboard_domain::Channel::Chat,
+        queue_id: queue,
+        state: switchboard_domain::ContactState::Queued,
+        priority: 50,
+        skills: vec![],
+        customer: Some("visitor-1".into()),
+        attributes: Default::default(),
+        agent_id: None,
+        enqueued_at: at,
+        updated_at: at,
+        disposition: None,
+        notes: None,
+    }
+}
+
+fn event(kind: &str, at: i64) -> switchboard_domain::ContactEvent {
+    switchboard_domain::ContactEvent { seq: 0, at, kind: kind.into(), data: serde_json::json!({"k": kind}) }
+}
+
+#[tokio::test]
+async fn contact_events_are_appended_in_order_with_the_state() {
+    on_each_backend(|store, kind| async move {
+        let (a, owner) = tenant_with_owner(&store, "a@a.example").await;
+        let q = switchboard_domain::QueueId::generate();
+        let mut c = contact(q, 10);
+        store.create_contact(a, &c, &event("queued", 10)).await.expect("create");
+        c.state = switchboard_domain::ContactState::Connected;
+        c.agent_id = Some(owner.id);
+        store.update_contact(a, &c, &event("connected", 20)).await.expect("update");
+        assert_eq!(store.contact(a, c.id).await.expect("read"), Some(c.clone()), "{kind:?}");
+        let events = store.contact_events(a, c.id).await.expect("events");
+        let seqs: Vec<(i64, String)> = events.into_iter().map(|e| (e.seq, e.kind)).collect();
+        assert_eq!(seqs, [(1, "queued".to_owned()), (2, "connected".to_owned())]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn open_contacts_come_back_oldest_first_and_only_for_their_tenant() {
+    on_each_backend(|store, kind| async move {
+        let (a, _) = tenant_with_owner(&store, "a@a.example").await;
+        let (b, _) = tenant_with_owner(&store, "b@b.example").await;
+        let q = switchboard_domain::QueueId::generate();
+        let late = contact(q, 30);
+        let early = contact(q, 10);
+        let mut done = contact(q, 5);
+        for c in [&late, &early, &done] {
+            store.create_contact(a, c, &event("queued", c.enqueued_at)).await.expect("create");
+        }
+        done.state = switchboard_domain::ContactState::Done;
+        store.update_contact(a, &done, &event("done", 40)).await.expect("update");
+        let open: Vec<_> = store.open_contacts(a).await.expect("open").into_iter().map(|c| c.id).collect();
+        assert_eq!(open, [early.id, late.id], "{kind:?}");
+        assert!(store.open_contacts(b).await.expect("open").is_empty());
+        assert_eq!(store.contact(b, early.id).await.expect("read"), None);
+        assert!(matches!(store.update_contact(b, &early, &event("x", 1)).await, Err(StoreError::NotFound)));
+        let ids = store.tenant_ids().await.expect("tenants");
+        assert!(ids.contains(&a) && ids.contains(&b));
+    })
+    .await;
+}

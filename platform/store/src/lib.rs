@@ -9,7 +9,8 @@
 mod document;
 
 use switchboard_domain::{
-    ApiKey, ApiKeyId, EmailAddress, SessionId, Tenant, TenantId, UnixMillis, User, UserId, UserStatus,
+    ApiKey, ApiKeyId, Contact, ContactEvent, ContactId, EmailAddress, SessionId, Tenant, TenantId, UnixMillis, User,
+    UserId, UserStatus,
 };
 
 pub use document::{DocKind, Document, StoredDoc};
@@ -221,6 +222,25 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_doc(&self, tenant: TenantId, kind: DocKind, id: &str) -> Result<(), StoreError>;
     /// Global directory: which tenant owns a document's global key (e.g. a phone number).
     async fn find_by_global_key(&self, kind: DocKind, key: &str) -> Result<Option<(TenantId, StoredDoc)>, StoreError>;
+
+    // --- contacts ---
+
+    /// Stores a new contact with its first event. Conflict if the id exists.
+    async fn create_contact(&self, tenant: TenantId, contact: &Contact, first: &ContactEvent)
+    -> Result<(), StoreError>;
+    /// Replaces a contact's row and appends its next event (seq assigned here), atomically.
+    async fn update_contact(&self, tenant: TenantId, contact: &Contact, event: &ContactEvent)
+    -> Result<(), StoreError>;
+    /// A contact by id.
+    async fn contact(&self, tenant: TenantId, id: ContactId) -> Result<Option<Contact>, StoreError>;
+    /// A contact's events, in order.
+    async fn contact_events(&self, tenant: TenantId, id: ContactId) -> Result<Vec<ContactEvent>, StoreError>;
+    /// A page of contacts in creation order.
+    async fn list_contacts(&self, tenant: TenantId, page: &PageRequest) -> Result<Page<Contact>, StoreError>;
+    /// Every contact not in a terminal state, oldest first: what a routing shard rebuilds from.
+    async fn open_contacts(&self, tenant: TenantId) -> Result<Vec<Contact>, StoreError>;
+    /// Global directory: every tenant id (to warm routing shards on start).
+    async fn tenant_ids(&self) -> Result<Vec<TenantId>, StoreError>;
 
     // --- bus consumers ---
 

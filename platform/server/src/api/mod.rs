@@ -1,12 +1,16 @@
 //! HTTP handlers, one module per resource.
 
+pub mod agent;
 pub mod api_keys;
+pub mod contacts;
 pub mod convert;
 pub mod docs;
 pub mod health;
 pub mod session;
+pub mod stats;
 pub mod tenant;
 pub mod users;
+pub mod ws;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};

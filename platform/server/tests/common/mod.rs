@@ -1,6 +1,8 @@
 //! The HTTP app over a fresh database, driven in-process (no sockets), on each backend.
 #![allow(dead_code)]
 
+pub mod ws;
+
 use std::sync::Arc;
 
 use axum::Router;

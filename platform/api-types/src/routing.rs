@@ -1,0 +1,181 @@
+//! Contacts, agent presence and live statistics.
+
+use std::collections::BTreeMap;
+
+use crate::{Channel, SkillRequirement};
+
+/// `POST /api/v1/contacts`: a work item from a tenant system (callback request, web-form case...).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactInput {
+    /// Channel of the contact.
+    pub channel: Channel,
+    /// Queue to route it to.
+    pub queue_id: String,
+    /// Priority 0..=100 (default: the queue's).
+    #[serde(default)]
+    pub priority: Option<u8>,
+    /// Skills required on top of the queue's.
+    #[serde(default)]
+    pub required_skills: Vec<SkillRequirement>,
+    /// The customer's identity (phone number, e-mail, CRM id); same value = same customer.
+    #[serde(default)]
+    pub customer: Option<String>,
+    /// Free-form attributes shown to the agent (at most 50, keys up to 64, values up to 1000 chars).
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// One step of a contact's life.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ContactEventView {
+    /// 1, 2, 3...
+    pub seq: i64,
+    /// When, ms since the epoch.
+    pub at: i64,
+    /// `created`, `queued`, `offered`, `offer_withdrawn`, `connected`, `requeued`, `wrap_up`,
+    /// `done`, `abandoned`, `overflowed`, `failed`.
+    pub kind: String,
+    /// Details.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+/// A contact.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ContactView {
+    /// Id.
+    pub id: String,
+    /// Channel.
+    pub channel: Channel,
+    /// Current (or last) queue.
+    pub queue_id: String,
+    /// `queued`, `offered`, `connected`, `wrap_up`, `done`, `abandoned`, `overflowed`, `failed`.
+    pub state: String,
+    /// Priority.
+    pub priority: u8,
+    /// Customer identity.
+    pub customer: Option<String>,
+    /// Attributes.
+    pub attributes: BTreeMap<String, String>,
+    /// Handling agent.
+    pub agent_id: Option<String>,
+    /// First queued, ms since the epoch.
+    pub enqueued_at: i64,
+    /// Last change, ms since the epoch.
+    pub updated_at: i64,
+    /// Disposition code.
+    pub disposition: Option<String>,
+    /// Wrap-up notes.
+    pub notes: Option<String>,
+    /// Lifecycle (on single reads).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<ContactEventView>,
+}
+
+/// Where a contact stands in its queue.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct QueueStateView {
+    /// Contact.
+    pub contact_id: String,
+    /// State.
+    pub state: String,
+    /// Queue.
+    pub queue_id: String,
+    /// Place in line (1 = next), while waiting.
+    pub position: Option<u32>,
+    /// Estimated wait in seconds, while waiting.
+    pub estimated_wait_secs: Option<u32>,
+}
+
+/// What an agent can say about themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceStatus {
+    /// Ready for work.
+    Available,
+    /// Not taking work (give a reason).
+    Away,
+    /// Logged out.
+    Offline,
+}
+
+/// `PUT /api/v1/agent/presence`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceInput {
+    /// New status.
+    pub status: PresenceStatus,
+    /// Why away (e.g. "lunch").
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// An agent's live state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct AgentStatusView {
+    /// Agent (user id).
+    pub agent_id: String,
+    /// `offline`, `available`, `busy`, `wrap_up`, `away`.
+    pub activity: String,
+    /// Away reason.
+    pub reason: Option<String>,
+    /// Capacity units in use.
+    pub load: u32,
+}
+
+/// Agents' live states.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct AgentStatusList {
+    /// Every agent of the tenant.
+    pub items: Vec<AgentStatusView>,
+}
+
+/// `POST /api/v1/agent/contacts/{id}/complete`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteInput {
+    /// Disposition code, up to 64 characters.
+    #[serde(default)]
+    pub disposition: Option<String>,
+    /// Notes, up to 10,000 characters.
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// Wrap-up seconds, 0 to 3600 (default: the tenant's).
+    #[serde(default)]
+    pub wrap_up_secs: Option<u32>,
+}
+
+/// A queue's live statistics.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct QueueStatsView {
+    /// Queue.
+    pub queue_id: String,
+    /// Waiting now.
+    pub waiting: u32,
+    /// Longest current wait, seconds.
+    pub longest_wait_secs: u32,
+    /// Offers made.
+    pub offered: u64,
+    /// Answered.
+    pub answered: u64,
+    /// Abandoned.
+    pub abandoned: u64,
+    /// Overflowed out.
+    pub overflowed: u64,
+    /// Average speed of answer, seconds.
+    pub average_answer_secs: u32,
+    /// Service level, percent (absent until something was answered or abandoned late).
+    pub service_level_percent: Option<u8>,
+    /// Member agents by activity.
+    pub agents: BTreeMap<String, u32>,
+    /// Estimated wait for a contact arriving now, seconds (absent while nobody is logged in).
+    pub estimated_wait_secs: Option<u32>,
+}
+
+/// Every queue's statistics.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct QueueStatsList {
+    /// One entry per queue.
+    pub items: Vec<QueueStatsView>,
+}

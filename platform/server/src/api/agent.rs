@@ -1,0 +1,96 @@
+//! What an agent does: presence, accept, reject, complete — over REST or the console socket.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use switchboard_api_types as wire;
+use switchboard_domain::{ContactId, Presence, UserId};
+
+use super::ApiJson;
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::error::{ApiError, Problems};
+use crate::routing::{Command, Completion};
+
+fn agent_of(p: &Principal) -> Result<UserId, ApiError> {
+    p.user_id.ok_or(ApiError::Forbidden("API keys are not agents; log in as a user"))
+}
+
+fn contact_id(id: &str) -> Result<ContactId, ApiError> {
+    id.parse().map_err(|_| ApiError::NotFound)
+}
+
+/// Validated presence.
+pub fn presence_of(req: &wire::PresenceInput) -> Result<Presence, ApiError> {
+    let mut p = Problems::default();
+    let presence = match req.status {
+        wire::PresenceStatus::Available => Presence::Available,
+        wire::PresenceStatus::Offline => Presence::Offline,
+        wire::PresenceStatus::Away => Presence::Away(p.text("reason", req.reason.as_deref().unwrap_or("away"), 1, 64)),
+    };
+    p.finish()?;
+    Ok(presence)
+}
+
+/// Validated completion.
+pub fn completion_of(contact: ContactId, agent: UserId, req: wire::CompleteInput) -> Result<Completion, ApiError> {
+    let mut p = Problems::default();
+    let disposition = req.disposition.as_deref().map(|d| p.text("disposition", d, 1, 64));
+    let notes = req.notes.as_deref().map(|n| p.text("notes", n, 0, 10_000));
+    if let Some(w) = req.wrap_up_secs {
+        p.range("wrap_up_secs", w, 0, 3600);
+    }
+    p.finish()?;
+    Ok(Completion { contact, agent, disposition, notes, wrap_up_secs: req.wrap_up_secs })
+}
+
+/// `PUT /api/v1/agent/presence`.
+pub async fn set_presence(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiJson(req): ApiJson<wire::PresenceInput>,
+) -> Result<Json<wire::AgentStatusView>, ApiError> {
+    let agent = agent_of(&p)?;
+    let presence = presence_of(&req)?;
+    state.routing.run(p.tenant_id, |r| Command::Presence(agent, presence, r)).await?;
+    let agents = state.routing.agents(p.tenant_id).await?;
+    let me = agents.into_iter().find(|a| a.agent_id == agent).ok_or(ApiError::NotFound)?;
+    Ok(Json(super::stats::agent_view(&me)))
+}
+
+/// `POST /api/v1/agent/contacts/{id}/accept`.
+pub async fn accept(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let agent = agent_of(&p)?;
+    let id = contact_id(&id)?;
+    state.routing.run(p.tenant_id, |r| Command::Accept(id, agent, r)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/agent/contacts/{id}/reject`.
+pub async fn reject(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let agent = agent_of(&p)?;
+    let id = contact_id(&id)?;
+    state.routing.run(p.tenant_id, |r| Command::Reject(id, agent, r)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/agent/contacts/{id}/complete`.
+pub async fn complete(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<wire::CompleteInput>,
+) -> Result<StatusCode, ApiError> {
+    let agent = agent_of(&p)?;
+    let done = completion_of(contact_id(&id)?, agent, req)?;
+    state.routing.run(p.tenant_id, |r| Command::Complete(done, r)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

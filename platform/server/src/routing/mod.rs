@@ -1,0 +1,189 @@
+//! The routing service: one actor per tenant shard drives the sans-IO engine.
+//!
+//! The actor rebuilds its engine from the store when it starts (queues, agents, open contacts in
+//! their original order), feeds it commands from the API, fires its timers (offer deadlines,
+//! overflow, wrap-up), persists every contact transition as an event before announcing it, and
+//! publishes what happened on the bus (`tenant.<id>.contact.<kind>`,
+//! `tenant.<id>.agent.<user>.<kind>`, `tenant.<id>.stats.queues`), where console WebSockets pick
+//! it up. Configuration changes reach it through the bus too.
+//!
+//! Shard ownership: every process runs the shards of the tenants it serves. That is right for the
+//! embedded default (one process); distributed mode needs one owner per shard (issue "Distributed
+//! mode"), until then run one platform replica per tenant set.
+
+mod shard;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use switchboard_bus::Bus;
+use switchboard_domain::{Contact, ContactId, Presence, QueueId, TenantId, UserId};
+use switchboard_routing::{QueueStats, RoutingError};
+use switchboard_store::Store;
+use tokio::sync::{mpsc, oneshot};
+
+pub use shard::AgentStatus;
+
+/// A request to a shard.
+#[derive(Debug)]
+pub enum Command {
+    /// Route a new contact (already validated; the shard stores it).
+    Enqueue(Contact, oneshot::Sender<Result<(), RoutingError>>),
+    /// Cancel (the customer left).
+    Cancel(ContactId, oneshot::Sender<Result<(), RoutingError>>),
+    /// An agent's presence.
+    Presence(UserId, Presence, oneshot::Sender<Result<(), RoutingError>>),
+    /// Accept an offer.
+    Accept(ContactId, UserId, oneshot::Sender<Result<(), RoutingError>>),
+    /// Decline an offer.
+    Reject(ContactId, UserId, oneshot::Sender<Result<(), RoutingError>>),
+    /// Finish a contact, with disposition and notes.
+    Complete(Completion, oneshot::Sender<Result<(), RoutingError>>),
+    /// The agent replied to a text contact.
+    Responded(ContactId, oneshot::Sender<Result<(), RoutingError>>),
+    /// Queue statistics now.
+    Stats(oneshot::Sender<Vec<(QueueId, QueueStats)>>),
+    /// Agents now.
+    Agents(oneshot::Sender<Vec<AgentStatus>>),
+    /// A waiting contact's position and estimated wait.
+    Position(ContactId, oneshot::Sender<Option<(u32, Option<u32>)>>),
+}
+
+/// An agent finishing a contact.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    /// The contact.
+    pub contact: ContactId,
+    /// The agent (must be the one connected).
+    pub agent: UserId,
+    /// Disposition code.
+    pub disposition: Option<String>,
+    /// Notes.
+    pub notes: Option<String>,
+    /// Wrap-up seconds (None: the tenant's default).
+    pub wrap_up_secs: Option<u32>,
+}
+
+/// Why a shard could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ShardError {
+    /// The engine refused the input.
+    #[error(transparent)]
+    Routing(#[from] RoutingError),
+    /// The shard stopped (it is restarted on the next request).
+    #[error("routing shard unavailable")]
+    Gone,
+}
+
+/// The registry of shards in this process.
+#[derive(Clone)]
+pub struct Routing {
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    shards: Arc<Mutex<HashMap<TenantId, mpsc::Sender<Command>>>>,
+    sockets: Arc<Mutex<HashMap<(TenantId, UserId), usize>>>,
+}
+
+impl std::fmt::Debug for Routing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Routing").finish_non_exhaustive()
+    }
+}
+
+impl Routing {
+    /// A registry over the store and bus; shards start on first use.
+    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>) -> Self {
+        Self { store, bus, shards: Arc::default(), sockets: Arc::default() }
+    }
+
+    /// Starts the shards of every tenant, so waiting contacts' timers run after a restart.
+    pub async fn warm(&self) {
+        match self.store.tenant_ids().await {
+            Ok(ids) => {
+                for t in ids {
+                    self.shard(t);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not list tenants to start routing"),
+        }
+    }
+
+    fn shard(&self, tenant: TenantId) -> mpsc::Sender<Command> {
+        let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tx) = shards.get(&tenant)
+            && !tx.is_closed()
+        {
+            return tx.clone();
+        }
+        let (tx, rx) = mpsc::channel(1024);
+        tokio::spawn(shard::run(tenant, self.store.clone(), self.bus.clone(), rx));
+        shards.insert(tenant, tx.clone());
+        tx
+    }
+
+    async fn ask<T>(
+        &self,
+        tenant: TenantId,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, ShardError> {
+        let (reply, answer) = oneshot::channel();
+        self.shard(tenant).send(make(reply)).await.map_err(|_| ShardError::Gone)?;
+        answer.await.map_err(|_| ShardError::Gone)
+    }
+
+    /// Sends a command expecting the engine's verdict.
+    pub async fn run(
+        &self,
+        tenant: TenantId,
+        make: impl FnOnce(oneshot::Sender<Result<(), RoutingError>>) -> Command,
+    ) -> Result<(), ShardError> {
+        Ok(self.ask(tenant, make).await??)
+    }
+
+    /// Queue statistics.
+    pub async fn stats(&self, tenant: TenantId) -> Result<Vec<(QueueId, QueueStats)>, ShardError> {
+        self.ask(tenant, Command::Stats).await
+    }
+
+    /// Agent statuses.
+    pub async fn agents(&self, tenant: TenantId) -> Result<Vec<AgentStatus>, ShardError> {
+        self.ask(tenant, Command::Agents).await
+    }
+
+    /// A contact's position and estimated wait.
+    pub async fn position(
+        &self,
+        tenant: TenantId,
+        contact: ContactId,
+    ) -> Result<Option<(u32, Option<u32>)>, ShardError> {
+        self.ask(tenant, |r| Command::Position(contact, r)).await
+    }
+
+    /// A console socket opened for the agent.
+    pub fn socket_opened(&self, tenant: TenantId, agent: UserId) {
+        *self.sockets.lock().unwrap_or_else(|e| e.into_inner()).entry((tenant, agent)).or_default() += 1;
+    }
+
+    /// A console socket closed; true when it was the agent's last one.
+    pub fn socket_closed(&self, tenant: TenantId, agent: UserId) -> bool {
+        let mut sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        let n = sockets.entry((tenant, agent)).or_default();
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            sockets.remove(&(tenant, agent));
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The bus topic prefix of a tenant.
+pub fn tenant_topic(tenant: TenantId) -> String {
+    format!("tenant.{}", tenant.as_uuid().simple())
+}
+
+/// The bus topic word of an agent.
+pub fn agent_word(agent: UserId) -> String {
+    agent.as_uuid().simple().to_string()
+}

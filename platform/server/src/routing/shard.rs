@@ -1,0 +1,392 @@
+//! One tenant shard: the engine, its rebuild, its timers, and persisting what it decides.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use switchboard_bus::{Bus, Message, Subscription};
+use switchboard_domain::{
+    AgentActivity, Contact, ContactEvent, ContactId, ContactState, CustomerId, Presence, Queue, QueueId, RoutingRules,
+    TenantId, UnixMillis, User, UserId, UserStatus,
+};
+use switchboard_routing::{
+    AgentProfile, Engine, Input, NewContact, Output, QueueRouting, RestoredContact, RoutingError,
+};
+use switchboard_store::{PageRequest, Store};
+use tokio::sync::mpsc;
+
+use super::{Command, agent_word, tenant_topic};
+use crate::auth::now_ms;
+
+/// An agent as supervisors see them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AgentStatus {
+    /// The agent.
+    pub agent_id: UserId,
+    /// What they are doing.
+    pub activity: AgentActivity,
+    /// What they said.
+    pub presence: Presence,
+    /// Capacity units in use.
+    pub load: u32,
+}
+
+struct Shard {
+    tenant: TenantId,
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    engine: Engine,
+    open: HashMap<ContactId, Contact>,
+    customers: HashMap<String, CustomerId>,
+    agents: Vec<UserId>,
+    topic: String,
+    stats_dirty: bool,
+}
+
+/// Runs a shard until every sender is gone.
+pub async fn run(tenant: TenantId, store: Arc<dyn Store>, bus: Arc<dyn Bus>, mut rx: mpsc::Receiver<Command>) {
+    let span = tracing::info_span!("routing", %tenant);
+    let _guard = span.enter();
+    let topic = tenant_topic(tenant);
+    let mut shard = Shard {
+        tenant,
+        store,
+        bus: bus.clone(),
+        engine: Engine::new(RoutingRules::default()),
+        open: HashMap::new(),
+        customers: HashMap::new(),
+        agents: Vec::new(),
+        topic: topic.clone(),
+        stats_dirty: true,
+    };
+    let mut config = match bus.subscribe(Subscription::transient(&[&format!("{topic}.config.#")])).await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(error = %e, "no configuration updates for this shard");
+            None
+        }
+    };
+    if let Err(e) = shard.rebuild().await {
+        tracing::error!(error = %e, "routing shard could not rebuild; it stops and restarts on the next request");
+        return;
+    }
+    shard.flush().await;
+    let mut stats_every = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let deadline = shard.engine.next_deadline();
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep(Duration::from_millis((at - now_ms()).max(0) as u64)).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            cmd = rx.recv() => match cmd {
+                Some(cmd) => shard.command(cmd).await,
+                None => break,
+            },
+            delivery = async {
+                match config.as_mut() {
+                    Some(c) => c.next().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let Some(d) = delivery {
+                    let _ = d.ack().await;
+                    if let Err(e) = shard.reload().await {
+                        tracing::warn!(error = %e, "reloading configuration failed");
+                    }
+                }
+            }
+            () = sleep => {
+                let _ = shard.engine.handle(Input::Tick, now_ms());
+            }
+            _ = stats_every.tick() => {
+                if shard.stats_dirty {
+                    shard.publish_stats().await;
+                }
+            }
+        }
+        shard.flush().await;
+    }
+}
+
+fn profile(u: &User) -> AgentProfile {
+    AgentProfile { id: u.id, skills: u.skills.clone(), capacity: u.capacity, costs: u.channel_costs.clone() }
+}
+
+impl Shard {
+    async fn users(&self) -> Result<Vec<User>, switchboard_store::StoreError> {
+        let mut users = Vec::new();
+        let mut page = PageRequest { limit: 200, after: None };
+        loop {
+            let p = self.store.list_users(self.tenant, &page).await?;
+            users.extend(p.items);
+            match p.next_cursor {
+                Some(c) => page.after = Some(c),
+                None => return Ok(users),
+            }
+        }
+    }
+
+    /// Loads queues and agents into the engine (adds, updates and removes).
+    async fn reload(&mut self) -> Result<(), switchboard_store::StoreError> {
+        let now = now_ms();
+        let queues: Vec<Queue> = (&*self.store as &dyn Store).all(self.tenant).await?;
+        let known: Vec<QueueId> = self.engine.queue_ids().collect();
+        for q in &queues {
+            if let Err(e) = self.engine.handle(Input::ConfigureQueue(QueueRouting::from(q)), now) {
+                tracing::warn!(queue = %q.id, error = %e, "queue not routable");
+            }
+        }
+        for gone in known.into_iter().filter(|k| !queues.iter().any(|q| q.id == *k)) {
+            let _ = self.engine.handle(Input::RemoveQueue(gone), now);
+        }
+        let users = self.users().await?;
+        let active: Vec<&User> = users.iter().filter(|u| u.status == UserStatus::Active).collect();
+        for u in &active {
+            let _ = self.engine.handle(Input::Agent(profile(u)), now);
+        }
+        for gone in self.agents.clone().into_iter().filter(|a| !active.iter().any(|u| u.id == *a)) {
+            let _ = self.engine.handle(Input::RemoveAgent(gone), now);
+        }
+        self.agents = active.iter().map(|u| u.id).collect();
+        self.stats_dirty = true;
+        Ok(())
+    }
+
+    /// Rebuilds from the store: configuration, then open contacts in their original order.
+    async fn rebuild(&mut self) -> Result<(), switchboard_store::StoreError> {
+        self.reload().await?;
+        let now = now_ms();
+        for mut c in self.store.open_contacts(self.tenant).await? {
+            if c.state == ContactState::WrapUp {
+                // Wrap-up does not survive a restart: the contact is done.
+                c.state = ContactState::Done;
+                c.updated_at = now;
+                let event = ContactEvent { seq: 0, at: now, kind: "done".into(), data: json!({"reason": "restart"}) };
+                self.store.update_contact(self.tenant, &c, &event).await?;
+                continue;
+            }
+            let agent = (c.state == ContactState::Connected).then_some(c.agent_id).flatten();
+            let restored = RestoredContact { contact: self.new_contact(&c), enqueued_at: c.enqueued_at, agent };
+            match self.engine.handle(Input::Restore(restored), now) {
+                Ok(()) => {
+                    self.open.insert(c.id, c);
+                }
+                Err(e) => {
+                    tracing::warn!(contact = %c.id, error = %e, "open contact could not be restored");
+                    c.state = ContactState::Failed;
+                    c.updated_at = now;
+                    let event =
+                        ContactEvent { seq: 0, at: now, kind: "failed".into(), data: json!({"reason": e.to_string()}) };
+                    self.store.update_contact(self.tenant, &c, &event).await?;
+                }
+            }
+        }
+        tracing::info!(open = self.open.len(), "routing shard ready");
+        Ok(())
+    }
+
+    fn new_contact(&mut self, c: &Contact) -> NewContact {
+        let customer =
+            c.customer.as_ref().map(|k| *self.customers.entry(k.clone()).or_insert_with(CustomerId::generate));
+        NewContact {
+            id: c.id,
+            channel: c.channel,
+            queue: c.queue_id,
+            priority: Some(c.priority),
+            skills: c.skills.clone(),
+            customer,
+        }
+    }
+
+    async fn command(&mut self, cmd: Command) {
+        let now = now_ms();
+        match cmd {
+            Command::Enqueue(c, reply) => {
+                let input = Input::Enqueue(self.new_contact(&c));
+                let first =
+                    ContactEvent { seq: 0, at: now, kind: "created".into(), data: json!({"queue_id": c.queue_id}) };
+                // Stored before it is routed: an accepted contact is never lost.
+                if let Err(e) = self.store.create_contact(self.tenant, &c, &first).await {
+                    tracing::error!(error = %e, "contact not stored");
+                    let _ = reply.send(Err(RoutingError::Invalid("contact could not be stored")));
+                    return;
+                }
+                self.open.insert(c.id, c);
+                let _ = reply.send(self.engine.handle(input, now));
+            }
+            Command::Cancel(id, reply) => {
+                let _ = reply.send(self.engine.handle(Input::Cancel(id), now));
+            }
+            Command::Presence(agent, presence, reply) => {
+                let _ = reply.send(self.engine.handle(Input::Presence { agent, presence }, now));
+            }
+            Command::Accept(contact, agent, reply) => {
+                let _ = reply.send(self.engine.handle(Input::Accept { contact, agent }, now));
+            }
+            Command::Reject(contact, agent, reply) => {
+                let _ = reply.send(self.engine.handle(Input::Reject { contact, agent }, now));
+            }
+            Command::Responded(contact, reply) => {
+                let _ = reply.send(self.engine.handle(Input::Responded(contact), now));
+            }
+            Command::Complete(done, reply) => {
+                match self.open.get(&done.contact) {
+                    None => {
+                        let _ = reply.send(Err(RoutingError::UnknownContact));
+                        return;
+                    }
+                    Some(c) if c.agent_id != Some(done.agent) => {
+                        let _ = reply.send(Err(RoutingError::NotConnected));
+                        return;
+                    }
+                    Some(_) => {}
+                }
+                if let Some(c) = self.open.get_mut(&done.contact) {
+                    c.disposition = done.disposition;
+                    c.notes = done.notes;
+                }
+                let input = Input::Complete { contact: done.contact, wrap_up_secs: done.wrap_up_secs };
+                let _ = reply.send(self.engine.handle(input, now));
+            }
+            Command::Stats(reply) => {
+                let stats =
+                    self.engine.queue_ids().filter_map(|q| self.engine.queue_stats(q, now).map(|s| (q, s))).collect();
+                let _ = reply.send(stats);
+            }
+            Command::Agents(reply) => {
+                let agents = self
+                    .agents
+                    .iter()
+                    .filter_map(|a| {
+                        self.engine.agent_state(*a).map(|(activity, presence, load)| AgentStatus {
+                            agent_id: *a,
+                            activity,
+                            presence,
+                            load,
+                        })
+                    })
+                    .collect();
+                let _ = reply.send(agents);
+            }
+            Command::Position(id, reply) => {
+                let _ = reply.send(self.engine.position(id));
+            }
+        }
+    }
+
+    /// Persists and announces everything the engine decided.
+    async fn flush(&mut self) {
+        while let Some((at, out)) = self.engine.poll_event() {
+            self.stats_dirty = true;
+            self.record(at, &out).await;
+        }
+    }
+
+    async fn publish(&self, topic: String, body: serde_json::Value) {
+        if let Err(e) = self.bus.publish(Message::new(topic, body.to_string())).await {
+            tracing::warn!(error = %e, "routing event not published");
+        }
+    }
+
+    async fn publish_stats(&mut self) {
+        self.stats_dirty = false;
+        let now = now_ms();
+        let queues: Vec<serde_json::Value> = self
+            .engine
+            .queue_ids()
+            .filter_map(|q| self.engine.queue_stats(q, now).map(|s| json!({"queue_id": q, "stats": s})))
+            .collect();
+        self.publish(format!("{}.stats.queues", self.topic), json!({"type": "queue_stats", "queues": queues})).await;
+    }
+
+    async fn record(&mut self, at: UnixMillis, out: &Output) {
+        if let Output::AgentChanged { agent, activity, presence } = out {
+            let body =
+                json!({"type": "agent", "agent_id": agent, "activity": activity, "presence": presence, "at": at});
+            self.publish(format!("{}.agent.{}.state", self.topic, agent_word(*agent)), body).await;
+            return;
+        }
+        let Some(id) = out.contact() else { return };
+        let Some(mut contact) = self.open.get(&id).cloned() else { return };
+        let (kind, data, state, agent): (&str, serde_json::Value, ContactState, Option<Option<UserId>>) = match out {
+            Output::Queued { queue, estimated_wait_secs, .. } => {
+                contact.queue_id = *queue;
+                (
+                    "queued",
+                    json!({"queue_id": queue, "estimated_wait_secs": estimated_wait_secs}),
+                    ContactState::Queued,
+                    Some(None),
+                )
+            }
+            Output::Offered { agent, queue, deadline, .. } => (
+                "offered",
+                json!({"agent_id": agent, "queue_id": queue, "deadline": deadline}),
+                ContactState::Offered,
+                Some(Some(*agent)),
+            ),
+            Output::OfferWithdrawn { agent, reason, .. } => {
+                ("offer_withdrawn", json!({"agent_id": agent, "reason": reason}), ContactState::Queued, Some(None))
+            }
+            Output::Connected { agent, waited_ms, .. } => (
+                "connected",
+                json!({"agent_id": agent, "waited_ms": waited_ms}),
+                ContactState::Connected,
+                Some(Some(*agent)),
+            ),
+            Output::Requeued { agent, .. } => {
+                ("requeued", json!({"agent_id": agent, "reason": "unanswered"}), ContactState::Queued, Some(None))
+            }
+            Output::WrapUp { agent, until, .. } => {
+                ("wrap_up", json!({"agent_id": agent, "until": until}), ContactState::WrapUp, None)
+            }
+            Output::Done { .. } => (
+                "done",
+                json!({"agent_id": contact.agent_id, "disposition": contact.disposition, "notes": contact.notes}),
+                ContactState::Done,
+                None,
+            ),
+            Output::Abandoned { queue, .. } => ("abandoned", json!({"queue_id": queue}), ContactState::Abandoned, None),
+            Output::Overflowed { from, target, .. } => (
+                "overflowed",
+                json!({"from": from, "target": target}),
+                if out.is_terminal() { ContactState::Overflowed } else { contact.state },
+                None,
+            ),
+            Output::Ended { reason, .. } => ("failed", json!({"reason": reason}), ContactState::Failed, None),
+            Output::AgentChanged { .. } => return,
+        };
+        contact.state = state;
+        if let Some(a) = agent {
+            contact.agent_id = a;
+        }
+        contact.updated_at = at;
+        let event = ContactEvent { seq: 0, at, kind: kind.into(), data: data.clone() };
+        // Persisted before announced: what a console shows is in the store.
+        if let Err(e) = self.store.update_contact(self.tenant, &contact, &event).await {
+            tracing::error!(contact = %id, error = %e, "contact transition not stored");
+        }
+        let mut body = data;
+        body["type"] = json!("contact");
+        body["event"] = json!(kind);
+        body["contact_id"] = json!(id);
+        body["state"] = json!(state);
+        body["channel"] = json!(contact.channel);
+        body["at"] = json!(at);
+        if let Some(agent) = contact.agent_id.or(match out {
+            Output::OfferWithdrawn { agent, .. } | Output::Requeued { agent, .. } => Some(*agent),
+            _ => None,
+        }) {
+            self.publish(format!("{}.agent.{}.contact", self.topic, agent_word(agent)), body.clone()).await;
+        }
+        self.publish(format!("{}.contact.{kind}", self.topic), body).await;
+        if state.is_terminal() {
+            self.open.remove(&id);
+        } else {
+            self.open.insert(id, contact);
+        }
+    }
+}

@@ -1,0 +1,25 @@
+-- Contacts and their lifecycle events (the routing engine's persisted state).
+CREATE TABLE contacts (
+    tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    queue_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    agent_id TEXT,
+    enqueued_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX contacts_open ON contacts (tenant_id, state, enqueued_at);
+
+CREATE TABLE contact_events (
+    tenant_id TEXT NOT NULL,
+    contact_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    at BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, contact_id, seq),
+    FOREIGN KEY (tenant_id, contact_id) REFERENCES contacts(tenant_id, id) ON DELETE CASCADE
+);
