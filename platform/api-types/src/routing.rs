@@ -179,3 +179,25 @@ pub struct QueueStatsList {
     /// One entry per queue.
     pub items: Vec<QueueStatsView>,
 }
+
+/// A tenant's routing rules (`GET`/`PUT /api/v1/routing-rules`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingRulesView {
+    /// A call may be offered to an agent busy with chat/SMS/e-mail work; only other calls count.
+    pub voice_interrupts_text: bool,
+    /// Most contacts of a channel an agent handles at once, e.g. `{"email": 3}`.
+    #[serde(default)]
+    pub max_per_channel: BTreeMap<Channel, u32>,
+    /// Returning customers go first to their last agent within this many seconds (0: off).
+    pub sticky_secs: u32,
+    /// Missed offers in a row before an agent is set away (0: never).
+    pub misses_before_away: u32,
+    /// Re-queue an accepted text contact nobody answered within this many seconds (absent: never).
+    #[serde(default)]
+    pub requeue_unanswered_secs: Option<u32>,
+    /// Ageing: seconds of waiting one priority point is worth.
+    pub secs_per_priority_point: u32,
+    /// Default wrap-up seconds.
+    pub wrap_up_secs: u32,
+}

@@ -68,6 +68,7 @@ use crate::routes::{Access, Body, Route};
         switchboard_api_types::CompleteInput,
         switchboard_api_types::QueueStatsView,
         switchboard_api_types::QueueStatsList,
+        switchboard_api_types::RoutingRulesView,
     ))
 )]
 struct Components;

@@ -388,6 +388,8 @@ pub fn table() -> Vec<Route> {
         r(Method::GET, "/api/v1/agent/ws", R(Role::Agent), "agent", "Agent console WebSocket (offers, contacts, stats, commands)", N, 101, N, get(api::ws::agent)),
         r(Method::GET, "/api/v1/stats/queues", R(Role::Supervisor), "stats", "Live queue statistics", N, 200, J("QueueStatsList"), get(api::stats::queues)),
         r(Method::GET, "/api/v1/stats/agents", R(Role::Supervisor), "stats", "Live agent states", N, 200, J("AgentStatusList"), get(api::stats::agents)),
+        r(Method::GET, "/api/v1/routing-rules", R(Role::Supervisor), "routing", "The tenant's routing rules", N, 200, J("RoutingRulesView"), get(api::rules::read)),
+        r(Method::PUT, "/api/v1/routing-rules", R(Role::Admin), "routing", "Replace the tenant's routing rules", J("RoutingRulesView"), 200, J("RoutingRulesView"), put(api::rules::update)),
         r(Method::GET, "/api/v1/supervisor/ws", R(Role::Supervisor), "stats", "Supervisor WebSocket: every event of the tenant", N, 101, N, get(api::ws::supervisor)),
     ];
     config_routes!(t, Skill, "/api/v1/skills", "/api/v1/skills/{id}", "skills", "SkillInput", "SkillView", Role::Agent);

@@ -107,6 +107,10 @@ async fn sample_body(app: &TestApp, w: &World, route: &Route, path: &str) -> Opt
             json!({"channel": "task", "queue_id": w.fixtures[&Resource::Queue], "attributes": {"subject": "callback"}})
         }
         ("PUT", "/api/v1/agent/presence") => json!({"status": "available"}),
+        ("PUT", "/api/v1/routing-rules") => json!({
+            "voice_interrupts_text": true, "max_per_channel": {"email": 3}, "sticky_secs": 600,
+            "misses_before_away": 3, "secs_per_priority_point": 6, "wrap_up_secs": 0
+        }),
         ("POST", "/api/v1/agent/contacts/{id}/complete") => json!({"disposition": "resolved", "notes": "ok"}),
         _ => panic!("no sample body for {m} {}: add one to the authorisation matrix", route.path),
     })
@@ -124,6 +128,7 @@ async fn snapshot(app: &TestApp, w: &World) -> Value {
         "/api/v1/business-hours?limit=200",
         "/api/v1/api-keys?limit=200",
         "/api/v1/contacts?limit=200",
+        "/api/v1/routing-rules",
     ] {
         let (status, body) = app.call("GET", path, Some(&w.a.token), None).await;
         assert_eq!(status, StatusCode::OK, "{path}: {body}");

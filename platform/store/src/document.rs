@@ -2,7 +2,7 @@
 //! the database indexes (id, unique name, global key).
 
 use serde::{Serialize, de::DeserializeOwned};
-use switchboard_domain::{BusinessHours, ChannelEndpoint, Queue, Skill, TenantId};
+use switchboard_domain::{BusinessHours, ChannelEndpoint, Queue, RoutingRules, Skill, TenantId};
 
 use crate::{Page, PageRequest, Store, StoreError};
 
@@ -17,7 +17,12 @@ pub enum DocKind {
     Endpoint,
     /// [`BusinessHours`]
     BusinessHours,
+    /// The tenant's [`RoutingRules`] (one document, id [`ROUTING_RULES_ID`]).
+    Settings,
 }
+
+/// The id of the tenant's routing-rules document.
+pub const ROUTING_RULES_ID: &str = "routing-rules";
 
 impl DocKind {
     /// The stable name stored in the database.
@@ -27,6 +32,7 @@ impl DocKind {
             DocKind::Queue => "queue",
             DocKind::Endpoint => "endpoint",
             DocKind::BusinessHours => "business_hours",
+            DocKind::Settings => "settings",
         }
     }
 }
@@ -96,6 +102,16 @@ impl Document for BusinessHours {
     }
     fn doc_name(&self) -> String {
         self.name.clone()
+    }
+}
+
+impl Document for RoutingRules {
+    const KIND: DocKind = DocKind::Settings;
+    fn doc_id(&self) -> String {
+        ROUTING_RULES_ID.into()
+    }
+    fn doc_name(&self) -> String {
+        ROUTING_RULES_ID.into()
     }
 }
 

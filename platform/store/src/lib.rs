@@ -13,7 +13,7 @@ use switchboard_domain::{
     UserId, UserStatus,
 };
 
-pub use document::{DocKind, Document, StoredDoc};
+pub use document::{DocKind, Document, ROUTING_RULES_ID, StoredDoc};
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]

@@ -59,26 +59,27 @@ pub async fn set_presence(
 }
 
 /// `POST /api/v1/agent/contacts/{id}/accept`.
-pub async fn accept(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    let agent = agent_of(&p)?;
-    let id = contact_id(&id)?;
-    state.routing.run(p.tenant_id, |r| Command::Accept(id, agent, r)).await?;
-    Ok(StatusCode::NO_CONTENT)
+pub async fn accept(state: State<AppState>, p: Extension<Principal>, id: Path<String>) -> Result<StatusCode, ApiError> {
+    answer_offer(state, p, id, Command::Accept).await
 }
 
 /// `POST /api/v1/agent/contacts/{id}/reject`.
-pub async fn reject(
+pub async fn reject(state: State<AppState>, p: Extension<Principal>, id: Path<String>) -> Result<StatusCode, ApiError> {
+    answer_offer(state, p, id, Command::Reject).await
+}
+
+type OfferAnswer =
+    fn(ContactId, UserId, tokio::sync::oneshot::Sender<Result<(), switchboard_routing::RoutingError>>) -> Command;
+
+async fn answer_offer(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
     Path(id): Path<String>,
+    answer: OfferAnswer,
 ) -> Result<StatusCode, ApiError> {
     let agent = agent_of(&p)?;
     let id = contact_id(&id)?;
-    state.routing.run(p.tenant_id, |r| Command::Reject(id, agent, r)).await?;
+    state.routing.run(p.tenant_id, |r| answer(id, agent, r)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

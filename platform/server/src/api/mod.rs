@@ -6,6 +6,7 @@ pub mod contacts;
 pub mod convert;
 pub mod docs;
 pub mod health;
+pub mod rules;
 pub mod session;
 pub mod stats;
 pub mod tenant;

@@ -133,6 +133,13 @@ impl Shard {
     /// Loads queues and agents into the engine (adds, updates and removes).
     async fn reload(&mut self) -> Result<(), switchboard_store::StoreError> {
         let now = now_ms();
+        let rules = (&*self.store as &dyn Store)
+            .get::<RoutingRules>(self.tenant, switchboard_store::ROUTING_RULES_ID)
+            .await?
+            .unwrap_or_default();
+        if &rules != self.engine.rules() {
+            let _ = self.engine.handle(Input::SetRules(rules), now);
+        }
         let queues: Vec<Queue> = (&*self.store as &dyn Store).all(self.tenant).await?;
         let known: Vec<QueueId> = self.engine.queue_ids().collect();
         for q in &queues {
@@ -202,6 +209,8 @@ impl Shard {
         }
     }
 
+    /// Applies a command. Transitions are persisted before the caller hears back, so what the API
+    /// answers is already in the store.
     async fn command(&mut self, cmd: Command) {
         let now = now_ms();
         match cmd {
@@ -216,22 +225,34 @@ impl Shard {
                     return;
                 }
                 self.open.insert(c.id, c);
-                let _ = reply.send(self.engine.handle(input, now));
+                let result = self.engine.handle(input, now);
+                self.flush().await;
+                let _ = reply.send(result);
             }
             Command::Cancel(id, reply) => {
-                let _ = reply.send(self.engine.handle(Input::Cancel(id), now));
+                let result = self.engine.handle(Input::Cancel(id), now);
+                self.flush().await;
+                let _ = reply.send(result);
             }
             Command::Presence(agent, presence, reply) => {
-                let _ = reply.send(self.engine.handle(Input::Presence { agent, presence }, now));
+                let result = self.engine.handle(Input::Presence { agent, presence }, now);
+                self.flush().await;
+                let _ = reply.send(result);
             }
             Command::Accept(contact, agent, reply) => {
-                let _ = reply.send(self.engine.handle(Input::Accept { contact, agent }, now));
+                let result = self.engine.handle(Input::Accept { contact, agent }, now);
+                self.flush().await;
+                let _ = reply.send(result);
             }
             Command::Reject(contact, agent, reply) => {
-                let _ = reply.send(self.engine.handle(Input::Reject { contact, agent }, now));
+                let result = self.engine.handle(Input::Reject { contact, agent }, now);
+                self.flush().await;
+                let _ = reply.send(result);
             }
             Command::Responded(contact, reply) => {
-                let _ = reply.send(self.engine.handle(Input::Responded(contact), now));
+                let result = self.engine.handle(Input::Responded(contact), now);
+                self.flush().await;
+                let _ = reply.send(result);
             }
             Command::Complete(done, reply) => {
                 match self.open.get(&done.contact) {
@@ -250,7 +271,9 @@ impl Shard {
                     c.notes = done.notes;
                 }
                 let input = Input::Complete { contact: done.contact, wrap_up_secs: done.wrap_up_secs };
-                let _ = reply.send(self.engine.handle(input, now));
+                let result = self.engine.handle(input, now);
+                self.flush().await;
+                let _ = reply.send(result);
             }
             Command::Stats(reply) => {
                 let stats =
