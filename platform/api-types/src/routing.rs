@@ -201,3 +201,68 @@ pub struct RoutingRulesView {
     /// Default wrap-up seconds.
     pub wrap_up_secs: u32,
 }
+
+/// `POST`/`PUT` a webhook endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookInput {
+    /// A label, unique in the tenant.
+    pub name: String,
+    /// `https://` URL events are POSTed to (public addresses only).
+    #[schema(example = "https://crm.example/hooks/switchboard")]
+    pub url: String,
+    /// Event types: `contact.queued`, `contact.offered`, `contact.offer_withdrawn`,
+    /// `contact.connected`, `contact.requeued`, `contact.wrap_up`, `contact.done`,
+    /// `contact.abandoned`, `contact.overflowed`, `contact.failed`, or `contact.*`.
+    pub events: Vec<String>,
+    /// Deliver (true) or pause (false).
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A webhook endpoint. Verify each request: `Switchboard-Signature: t=<unix seconds>,v1=<hex
+/// HMAC-SHA256 of "<t>.<body>" with the secret>`; deduplicate by `Switchboard-Event-Id`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct WebhookView {
+    /// Id.
+    pub id: String,
+    /// Label.
+    pub name: String,
+    /// Target URL.
+    pub url: String,
+    /// Signing secret.
+    pub secret: String,
+    /// Event types.
+    pub events: Vec<String>,
+    /// Whether it receives events.
+    pub active: bool,
+}
+
+/// One delivery of one event to one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct WebhookDeliveryView {
+    /// Id.
+    pub id: String,
+    /// Event id (the `Switchboard-Event-Id` header).
+    pub event_id: String,
+    /// Event type.
+    pub event: String,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Next attempt, ms since the epoch (pending only).
+    pub next_attempt_at: Option<i64>,
+    /// HTTP status of the last attempt.
+    pub last_status: Option<u16>,
+    /// Error of the last attempt.
+    pub last_error: Option<String>,
+    /// When the event happened.
+    pub created_at: i64,
+    /// When the endpoint accepted it.
+    pub delivered_at: Option<i64>,
+}

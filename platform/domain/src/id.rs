@@ -93,6 +93,11 @@ id_type!(
     CustomerId
 );
 
+id_type!(
+    /// A tenant's outbound webhook endpoint.
+    WebhookId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

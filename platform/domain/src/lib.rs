@@ -12,13 +12,14 @@ mod identity;
 mod pii;
 mod resources;
 mod routing;
+mod webhook;
 
 pub use address::{AddressError, EmailAddress, PhoneNumber};
 pub use contact::{Contact, ContactEvent, ContactState};
 pub use hours::{BusinessHours, DayOfWeek, HoursError, OpenSpan};
 pub use id::{
     ApiKeyId, BusinessHoursId, ContactId, CustomerId, EndpointId, IdParseError, QueueId, SessionId, SkillId, TenantId,
-    UserId,
+    UserId, WebhookId,
 };
 pub use identity::{Role, RoleParseError, UserStatus};
 pub use pii::Pii;
@@ -27,6 +28,7 @@ pub use resources::{
     OverflowTarget, Queue, RelaxStep, Skill, SkillLevel, SkillRequirement, Tenant, TenantStatus, User,
 };
 pub use routing::{AgentActivity, Presence, RoutingRules};
+pub use webhook::{DeliveryStatus, Webhook, WebhookDelivery};
 
 /// Milliseconds since the Unix epoch, the one timestamp type stored and sent on the wire.
 pub type UnixMillis = i64;

@@ -36,6 +36,13 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Log filter, e.g. `info` or `switchboard_server=debug,info`.
     pub log: String,
+    /// First webhook retry after this many milliseconds; each retry waits three times longer.
+    pub webhook_retry_base_ms: u64,
+    /// Attempts per webhook delivery before it is marked failed.
+    pub webhook_max_attempts: u32,
+    /// Deliver webhooks to loopback and private addresses too. Dangerous: tenants could reach
+    /// internal services (SSRF). Only for tests and single-tenant installations.
+    pub danger_allow_private_webhook_targets: bool,
 }
 
 impl Default for Config {
@@ -53,6 +60,9 @@ impl Default for Config {
             refresh_token_ttl_secs: 30 * 24 * 3600,
             max_body_bytes: 1024 * 1024,
             log: "info".into(),
+            webhook_retry_base_ms: 10_000,
+            webhook_max_attempts: 8,
+            danger_allow_private_webhook_targets: false,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod routing;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,6 +104,20 @@ pub fn state(store: Arc<dyn Store>, bus: Arc<dyn Bus>, secret: &[u8], config: &C
     }
 }
 
+/// Starts the webhook delivery worker.
+pub async fn start_webhooks(state: &AppState, config: &Config) -> anyhow::Result<()> {
+    let settings = webhooks::WebhookSettings {
+        retry_base: Duration::from_millis(config.webhook_retry_base_ms),
+        max_attempts: config.webhook_max_attempts.max(1),
+        allow_private: config.danger_allow_private_webhook_targets,
+    };
+    webhooks::Webhooks::new(state.store.clone(), state.bus.clone(), settings)
+        .start()
+        .await
+        .context("starting the webhook worker")?;
+    Ok(())
+}
+
 /// Runs the HTTP API until `shutdown` resolves, then drains in-flight requests.
 pub async fn serve(
     config: Config,
@@ -115,6 +130,7 @@ pub async fn serve(
     let state = state(store.clone(), bus, &secret, &config);
     // Waiting contacts' timers (overflow, offer deadlines) run again right after a restart.
     state.routing.warm().await;
+    start_webhooks(&state, &config).await?;
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("binding HTTP on {}", config.http_addr))?;

@@ -69,6 +69,9 @@ use crate::routes::{Access, Body, Route};
         switchboard_api_types::QueueStatsView,
         switchboard_api_types::QueueStatsList,
         switchboard_api_types::RoutingRulesView,
+        switchboard_api_types::WebhookInput,
+        switchboard_api_types::WebhookView,
+        switchboard_api_types::WebhookDeliveryView,
     ))
 )]
 struct Components;

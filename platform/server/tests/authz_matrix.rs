@@ -67,6 +67,9 @@ async fn fresh(app: &TestApp, w: &World, resource: Resource) -> String {
             let k = created(app, t, "/api/v1/api-keys", json!({"name": w.unique("key"), "role": "agent"})).await;
             k["api_key"].clone()
         }
+        Resource::Webhook => {
+            created(app, t, "/api/v1/webhooks", json!({"name": w.unique("hook"), "url": "https://crm.example/hook", "events": ["contact.*"]})).await
+        }
         Resource::Contact => {
             let queue = w.fixtures.get(&Resource::Queue).cloned().expect("queue fixture");
             created(app, t, "/api/v1/contacts", json!({"channel": "task", "queue_id": queue})).await
@@ -107,6 +110,9 @@ async fn sample_body(app: &TestApp, w: &World, route: &Route, path: &str) -> Opt
             json!({"channel": "task", "queue_id": w.fixtures[&Resource::Queue], "attributes": {"subject": "callback"}})
         }
         ("PUT", "/api/v1/agent/presence") => json!({"status": "available"}),
+        ("POST", "/api/v1/webhooks") | ("PUT", "/api/v1/webhooks/{id}") => {
+            json!({"name": w.unique("hook"), "url": "https://crm.example/hooks", "events": ["contact.done"], "active": false})
+        }
         ("PUT", "/api/v1/routing-rules") => json!({
             "voice_interrupts_text": true, "max_per_channel": {"email": 3}, "sticky_secs": 600,
             "misses_before_away": 3, "secs_per_priority_point": 6, "wrap_up_secs": 0
@@ -129,6 +135,7 @@ async fn snapshot(app: &TestApp, w: &World) -> Value {
         "/api/v1/api-keys?limit=200",
         "/api/v1/contacts?limit=200",
         "/api/v1/routing-rules",
+        "/api/v1/webhooks?limit=200",
     ] {
         let (status, body) = app.call("GET", path, Some(&w.a.token), None).await;
         assert_eq!(status, StatusCode::OK, "{path}: {body}");
@@ -172,6 +179,7 @@ async fn authorisation_matrix_over_every_tenant_scoped_route() {
             Resource::BusinessHours,
             Resource::ApiKey,
             Resource::Contact,
+            Resource::Webhook,
         ] {
             let id = fresh(&app, &w, r).await;
             w.fixtures.insert(r, id);

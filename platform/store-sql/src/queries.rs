@@ -2,7 +2,7 @@
 
 use switchboard_domain::{
     ApiKey, ApiKeyId, ChannelCosts, Contact, ContactEvent, ContactId, EmailAddress, SessionId, SkillLevel, Tenant,
-    TenantId, TenantStatus, UnixMillis, User, UserId,
+    TenantId, TenantStatus, UnixMillis, User, UserId, WebhookDelivery, WebhookId,
 };
 use switchboard_store::{
     ApiKeySecret, Credentials, DocKind, NewTenant, Page, PageRequest, RefreshOutcome, RefreshToken, Session, Store,
@@ -807,6 +807,90 @@ impl Store for SqlStore {
         rows.iter().map(|r| parse(r, "tenant_id")).collect()
     }
 
+    async fn create_delivery(&self, tenant: TenantId, d: &WebhookDelivery) -> Result<bool, StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        let done = sqlx::query(&self.sql(
+            "INSERT INTO webhook_deliveries (tenant_id, id, webhook_id, event_id, status, next_attempt_at, body) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        ))
+        .bind(tenant.to_string())
+        .bind(d.id.clone())
+        .bind(d.webhook_id.to_string())
+        .bind(d.event_id.clone())
+        .bind(d.status.as_str())
+        .bind(d.next_attempt_at)
+        .bind(delivery_json(d)?)
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn update_delivery(&self, tenant: TenantId, d: &WebhookDelivery) -> Result<(), StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        let done = sqlx::query(&self.sql(
+            "UPDATE webhook_deliveries SET status = $3, next_attempt_at = $4, body = $5 WHERE tenant_id = $1 AND id = $2",
+        ))
+        .bind(tenant.to_string())
+        .bind(d.id.clone())
+        .bind(d.status.as_str())
+        .bind(d.next_attempt_at)
+        .bind(delivery_json(d)?)
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await
+    }
+
+    async fn list_deliveries(
+        &self,
+        tenant: TenantId,
+        webhook: WebhookId,
+        page: &PageRequest,
+    ) -> Result<Page<WebhookDelivery>, StoreError> {
+        let mut tx = self.begin(Some(tenant), false).await?;
+        // Newest first: ids are time-ordered, the cursor walks down.
+        let rows = sqlx::query(&self.sql(
+            "SELECT body FROM webhook_deliveries WHERE tenant_id = $1 AND webhook_id = $2 AND ($3 = '' OR id < $3) \
+             ORDER BY id DESC LIMIT $4",
+        ))
+        .bind(tenant.to_string())
+        .bind(webhook.to_string())
+        .bind(page.after.clone().unwrap_or_default())
+        .bind(fetch_limit(page))
+        .fetch_all(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await?;
+        let items = rows.iter().map(delivery_from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(paginate(items, page, |d| d.id.clone()))
+    }
+
+    async fn due_deliveries(
+        &self,
+        tenant: TenantId,
+        now: UnixMillis,
+        limit: u32,
+    ) -> Result<Vec<WebhookDelivery>, StoreError> {
+        let mut tx = self.begin(Some(tenant), false).await?;
+        let rows = sqlx::query(&self.sql(
+            "SELECT body FROM webhook_deliveries WHERE tenant_id = $1 AND status = 'pending' AND next_attempt_at <= $2 \
+             ORDER BY next_attempt_at LIMIT $3",
+        ))
+        .bind(tenant.to_string())
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
     async fn record_processed(&self, consumer: &str, message_id: &str, now: UnixMillis) -> Result<bool, StoreError> {
         let mut tx = self.begin(None, true).await?;
         let done = sqlx::query(&self.sql(
@@ -821,6 +905,14 @@ impl Store for SqlStore {
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
+}
+
+fn delivery_json(d: &WebhookDelivery) -> Result<String, StoreError> {
+    serde_json::to_string(d).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn delivery_from_row(row: &sqlx::any::AnyRow) -> Result<WebhookDelivery, StoreError> {
+    serde_json::from_str(&text(row, "body")?).map_err(|e| StoreError::Corrupt(format!("delivery: {e}")))
 }
 
 fn contact_json(c: &Contact) -> Result<String, StoreError> {

@@ -2,7 +2,7 @@
 //! the database indexes (id, unique name, global key).
 
 use serde::{Serialize, de::DeserializeOwned};
-use switchboard_domain::{BusinessHours, ChannelEndpoint, Queue, RoutingRules, Skill, TenantId};
+use switchboard_domain::{BusinessHours, ChannelEndpoint, Queue, RoutingRules, Skill, TenantId, Webhook};
 
 use crate::{Page, PageRequest, Store, StoreError};
 
@@ -17,6 +17,8 @@ pub enum DocKind {
     Endpoint,
     /// [`BusinessHours`]
     BusinessHours,
+    /// [`Webhook`]
+    Webhook,
     /// The tenant's [`RoutingRules`] (one document, id [`ROUTING_RULES_ID`]).
     Settings,
 }
@@ -33,6 +35,7 @@ impl DocKind {
             DocKind::Endpoint => "endpoint",
             DocKind::BusinessHours => "business_hours",
             DocKind::Settings => "settings",
+            DocKind::Webhook => "webhook",
         }
     }
 }
@@ -97,6 +100,16 @@ impl Document for Queue {
 
 impl Document for BusinessHours {
     const KIND: DocKind = DocKind::BusinessHours;
+    fn doc_id(&self) -> String {
+        self.id.to_string()
+    }
+    fn doc_name(&self) -> String {
+        self.name.clone()
+    }
+}
+
+impl Document for Webhook {
+    const KIND: DocKind = DocKind::Webhook;
     fn doc_id(&self) -> String {
         self.id.to_string()
     }

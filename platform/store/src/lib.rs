@@ -10,7 +10,7 @@ mod document;
 
 use switchboard_domain::{
     ApiKey, ApiKeyId, Contact, ContactEvent, ContactId, EmailAddress, SessionId, Tenant, TenantId, UnixMillis, User,
-    UserId, UserStatus,
+    UserId, UserStatus, WebhookDelivery, WebhookId,
 };
 
 pub use document::{DocKind, Document, ROUTING_RULES_ID, StoredDoc};
@@ -241,6 +241,28 @@ pub trait Store: Send + Sync + 'static {
     async fn open_contacts(&self, tenant: TenantId) -> Result<Vec<Contact>, StoreError>;
     /// Global directory: every tenant id (to warm routing shards on start).
     async fn tenant_ids(&self) -> Result<Vec<TenantId>, StoreError>;
+
+    // --- webhook deliveries ---
+
+    /// Records a delivery to attempt; false (and nothing written) when that endpoint already has
+    /// this event, so a redelivered event is sent once.
+    async fn create_delivery(&self, tenant: TenantId, delivery: &WebhookDelivery) -> Result<bool, StoreError>;
+    /// Saves a delivery's progress.
+    async fn update_delivery(&self, tenant: TenantId, delivery: &WebhookDelivery) -> Result<(), StoreError>;
+    /// A page of an endpoint's deliveries, newest first.
+    async fn list_deliveries(
+        &self,
+        tenant: TenantId,
+        webhook: WebhookId,
+        page: &PageRequest,
+    ) -> Result<Page<WebhookDelivery>, StoreError>;
+    /// Pending deliveries due by `now` (to resume after a restart).
+    async fn due_deliveries(
+        &self,
+        tenant: TenantId,
+        now: UnixMillis,
+        limit: u32,
+    ) -> Result<Vec<WebhookDelivery>, StoreError>;
 
     // --- bus consumers ---
 

@@ -12,7 +12,7 @@ use switchboard_api_types as wire;
 use switchboard_domain::{
     self as d, AgentSelection, BusinessHours, BusinessHoursId, ChannelEndpoint, DayOfWeek, EndpointId, EndpointKind,
     MAX_SKILL_LEVEL, OpenSpan, Overflow, OverflowTarget, PhoneNumber, Queue, QueueId, RelaxStep, Skill, SkillId,
-    SkillRequirement, TenantId, User,
+    SkillRequirement, TenantId, User, Webhook,
 };
 use switchboard_store::{Document, Store};
 
@@ -463,6 +463,107 @@ impl ConfigResource for BusinessHours {
             .map(|e| format!("endpoint {}", e.name));
         queues.chain(endpoints).collect()
     }
+}
+
+/// Event types a webhook can ask for.
+pub const WEBHOOK_EVENTS: &[&str] = &[
+    "contact.queued",
+    "contact.offered",
+    "contact.offer_withdrawn",
+    "contact.connected",
+    "contact.requeued",
+    "contact.wrap_up",
+    "contact.done",
+    "contact.abandoned",
+    "contact.overflowed",
+    "contact.failed",
+    "contact.*",
+];
+
+impl ConfigResource for Webhook {
+    type Input = wire::WebhookInput;
+    type View = wire::WebhookView;
+    const NAME: &'static str = "webhook";
+
+    fn view(&self) -> wire::WebhookView {
+        wire::WebhookView {
+            id: self.id.to_string(),
+            name: self.name.clone(),
+            url: self.url.clone(),
+            secret: self.secret.clone(),
+            events: self.events.clone(),
+            active: self.active,
+        }
+    }
+
+    fn build(input: wire::WebhookInput, id: &str, existing: Option<&Self>, _: &Refs) -> Result<Self, ApiError> {
+        let mut p = Problems::default();
+        let name = p.text("name", &input.name, 1, 64);
+        let url = input.url.trim().to_owned();
+        match reqwest::Url::parse(&url) {
+            Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.host_str().is_some() && url.len() <= 2000 => {
+                if u.username() != "" || u.password().is_some() {
+                    p.add("url", "invalid", "credentials in the URL are not allowed; verify the signature instead");
+                }
+            }
+            _ => p.add("url", "invalid", "must be an http(s) URL such as https://crm.example/hooks"),
+        }
+        if input.events.is_empty() {
+            p.add("events", "required", "name at least one event type, or contact.*");
+        }
+        for (i, e) in input.events.iter().enumerate() {
+            if !WEBHOOK_EVENTS.contains(&e.as_str()) {
+                p.add(
+                    format!("events[{i}]"),
+                    "invalid",
+                    format!("unknown event type; one of {}", WEBHOOK_EVENTS.join(", ")),
+                );
+            }
+        }
+        p.finish()?;
+        Ok(Webhook {
+            id: id.parse().map_err(|_| ApiError::NotFound)?,
+            name,
+            url,
+            secret: existing.map(|w| w.secret.clone()).unwrap_or_else(|| format!("whsec_{}", auth::random_secret())),
+            events: input.events,
+            active: input.active,
+        })
+    }
+
+    fn used_by(&self, _: &Refs) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// `GET /api/v1/webhooks/{id}/deliveries`: the delivery log, newest first.
+pub async fn deliveries(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<wire::PageQuery>,
+) -> Result<Json<wire::Page<wire::WebhookDeliveryView>>, ApiError> {
+    let hook = state.store.get::<Webhook>(p.tenant_id, &id).await?.ok_or(ApiError::NotFound)?;
+    let page = state.store.list_deliveries(p.tenant_id, hook.id, &page_request(q)?).await?;
+    Ok(Json(wire::Page {
+        items: page
+            .items
+            .into_iter()
+            .map(|d| wire::WebhookDeliveryView {
+                id: d.id,
+                event_id: d.event_id,
+                event: d.event,
+                status: d.status.as_str().into(),
+                attempts: d.attempts,
+                next_attempt_at: d.next_attempt_at,
+                last_status: d.last_status,
+                last_error: d.last_error,
+                created_at: d.created_at,
+                delivered_at: d.delivered_at,
+            })
+            .collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// `GET` a page.

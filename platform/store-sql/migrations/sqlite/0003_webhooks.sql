@@ -1,0 +1,13 @@
+-- Outbound webhook deliveries: one row per (endpoint, event), so a redelivered event is recorded once.
+CREATE TABLE webhook_deliveries (
+    tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    webhook_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    next_attempt_at BIGINT,
+    body TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id),
+    UNIQUE (tenant_id, webhook_id, event_id)
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (tenant_id, status, next_attempt_at);
