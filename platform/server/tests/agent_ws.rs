@@ -115,3 +115,42 @@ async fn a_closed_console_logs_the_agent_out_and_bad_commands_get_an_error() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supervisors_follow_every_event_and_agents_only_their_own() {
+    each_backend(|app| async move {
+        let o = app.signup("Acme", "owner@acme.example").await;
+        let (_, agent_token) = app.user_with_role(&o, "ann@acme.example", "agent").await;
+        let q = post(&app, &o, "/api/v1/queues", json!({"name": "support"})).await["id"].clone();
+        let addr = serve(&app).await;
+        let (mut sup, _) =
+            tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/supervisor/ws?access_token={}", o.token))
+                .await
+                .expect("supervisor socket");
+        assert_eq!(next_json(&mut sup).await["type"], "hello");
+        let mut ann = connect(&addr, &agent_token).await;
+        assert_eq!(next_json(&mut ann).await["type"], "hello");
+        // An agent may not open the supervisor stream.
+        assert!(
+            tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/supervisor/ws?access_token={agent_token}"))
+                .await
+                .is_err()
+        );
+        let c = post(&app, &o, "/api/v1/contacts", json!({"channel": "task", "queue_id": q})).await["id"].clone();
+        let seen = until(&mut sup, "the queued contact", |v| v["type"] == "contact" && v["event"] == "queued").await;
+        assert_eq!(seen["contact_id"], c);
+        let stats = until(&mut sup, "queue statistics", |v| v["type"] == "queue_stats").await;
+        assert!(
+            stats["queues"]
+                .as_array()
+                .expect("queues")
+                .iter()
+                .any(|s| s["queue_id"] == q && s["stats"]["waiting"] == 1),
+            "{stats}"
+        );
+        // Ann is offline: the contact is none of her business, so her socket stays quiet about it.
+        assert!(offers(&mut ann, Duration::from_millis(400)).await.is_empty());
+        app
+    })
+    .await;
+}

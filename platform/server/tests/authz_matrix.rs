@@ -247,6 +247,17 @@ async fn authorisation_matrix_over_every_tenant_scoped_route() {
                     .await;
                 assert_eq!(status, StatusCode::OK);
                 let id = fresh(&app, &w, Resource::Contact).await;
+                // Contacts reach routing through the bus: wait for the offer.
+                let mut offered = false;
+                for _ in 0..100 {
+                    let (_, c) = app.call("GET", &format!("/api/v1/contacts/{id}"), Some(&owner_token), None).await;
+                    if c["state"] == "offered" {
+                        offered = true;
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                assert!(offered, "{what}: the fixture contact was never offered to the owner");
                 if route.path.ends_with("/complete") {
                     let (status, body) = app
                         .call("POST", &format!("/api/v1/agent/contacts/{id}/accept"), Some(&owner_token), None)
@@ -263,6 +274,17 @@ async fn authorisation_matrix_over_every_tenant_scoped_route() {
             let (status, answer) = app.call(method, &owner_path, Some(&owner_token), body).await;
             assert_eq!(status.as_u16(), route.status, "{what} as owner at {owner_path}: {answer}");
             checked += 1;
+            // Routing reacts asynchronously (bus intake, offers): let tenant A settle before the
+            // next route compares snapshots.
+            let mut previous = snapshot(&app, &w).await;
+            for _ in 0..40 {
+                tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+                let now = snapshot(&app, &w).await;
+                if now == previous {
+                    break;
+                }
+                previous = now;
+            }
         }
         let scoped = table().iter().filter(|r| matches!(r.access, Access::Role(_))).count();
         assert_eq!(checked, scoped);

@@ -16,7 +16,7 @@ use switchboard_server::webhooks::{WebhookSettings, Webhooks, signature};
 #[derive(Default)]
 struct Receiver {
     requests: Mutex<Vec<(HeaderMap, String)>>,
-    /// Status codes to answer with, in order; 200 once they run out.
+    /// Status codes to answer `contact.queued` events with, in order; 200 once they run out.
     script: Mutex<Vec<u16>>,
 }
 
@@ -28,9 +28,10 @@ async fn receiver(script: Vec<u16>) -> (Arc<Receiver>, String) {
         axum::routing::post(move |headers: HeaderMap, body: String| {
             let state = state.clone();
             async move {
+                let queued = headers.get("switchboard-event").is_some_and(|e| e == "contact.queued");
                 state.requests.lock().expect("lock").push((headers, body));
                 let mut script = state.script.lock().expect("lock");
-                let code = if script.is_empty() { 200 } else { script.remove(0) };
+                let code = if script.is_empty() || !queued { 200 } else { script.remove(0) };
                 StatusCode::from_u16(code).unwrap_or(StatusCode::OK)
             }
         }),

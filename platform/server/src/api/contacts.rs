@@ -101,10 +101,8 @@ pub async fn create(
         disposition: None,
         notes: None,
     };
-    let id = contact.id;
-    state.routing.run(p.tenant_id, |r| Command::Enqueue(contact, r)).await?;
-    let stored = state.store.contact(p.tenant_id, id).await?.ok_or(ApiError::Internal("contact vanished".into()))?;
-    Ok((StatusCode::CREATED, Json(contact_view(&stored))))
+    state.routing.enqueue(p.tenant_id, &contact).await?;
+    Ok((StatusCode::CREATED, Json(contact_view(&contact))))
 }
 
 /// `GET /api/v1/contacts`.

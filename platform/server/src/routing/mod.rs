@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use switchboard_bus::Bus;
+use switchboard_bus::Message;
 use switchboard_domain::{Contact, ContactId, Presence, QueueId, TenantId, UserId};
 use switchboard_routing::{QueueStats, RoutingError};
 use switchboard_store::Store;
@@ -27,8 +28,6 @@ pub use shard::AgentStatus;
 /// A request to a shard.
 #[derive(Debug)]
 pub enum Command {
-    /// Route a new contact (already validated; the shard stores it).
-    Enqueue(Contact, oneshot::Sender<Result<(), RoutingError>>),
     /// Cancel (the customer left).
     Cancel(ContactId, oneshot::Sender<Result<(), RoutingError>>),
     /// An agent's presence.
@@ -138,6 +137,28 @@ impl Routing {
         make: impl FnOnce(oneshot::Sender<Result<(), RoutingError>>) -> Command,
     ) -> Result<(), ShardError> {
         Ok(self.ask(tenant, make).await??)
+    }
+
+    /// Takes a new contact into routing: stored first (so it is never lost), then announced on
+    /// the tenant's routing intake, which the shard consumes.
+    pub async fn enqueue(&self, tenant: TenantId, contact: &Contact) -> Result<(), crate::error::ApiError> {
+        let first = switchboard_domain::ContactEvent {
+            seq: 0,
+            at: contact.enqueued_at,
+            kind: "created".into(),
+            data: serde_json::json!({"queue_id": contact.queue_id}),
+        };
+        self.store.create_contact(tenant, contact, &first).await?;
+        let body = serde_json::json!({"op": "enqueue", "contact_id": contact.id});
+        let mut message = Message::new(format!("{}.routing.enqueue", tenant_topic(tenant)), body.to_string());
+        // The contact id is the message id: a retried publish is the same message.
+        message.id = switchboard_bus::MessageId(contact.id.to_string());
+        self.shard(tenant);
+        if let Err(e) = self.bus.publish(message).await {
+            // Stored but not announced: the shard picks it up on its next rebuild.
+            tracing::warn!(%tenant, contact = %contact.id, error = %e, "contact stored but not announced");
+        }
+        Ok(())
     }
 
     /// Queue statistics.

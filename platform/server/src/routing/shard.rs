@@ -67,6 +67,20 @@ pub async fn run(tenant: TenantId, store: Arc<dyn Store>, bus: Arc<dyn Bus>, mut
             None
         }
     };
+    // Intake first, then rebuild: a contact stored meanwhile arrives twice and the second is ignored.
+    let intake = bus
+        .subscribe(Subscription::durable(
+            format!("switchboard.routing.{}", tenant.as_uuid().simple()),
+            &[&format!("{topic}.routing.#")],
+        ))
+        .await;
+    let mut intake = match intake {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "routing shard has no intake; it stops and restarts on the next request");
+            return;
+        }
+    };
     if let Err(e) = shard.rebuild().await {
         tracing::error!(error = %e, "routing shard could not rebuild; it stops and restarts on the next request");
         return;
@@ -84,6 +98,14 @@ pub async fn run(tenant: TenantId, store: Arc<dyn Store>, bus: Arc<dyn Bus>, mut
         tokio::select! {
             cmd = rx.recv() => match cmd {
                 Some(cmd) => shard.command(cmd).await,
+                None => break,
+            },
+            delivery = intake.next() => match delivery {
+                Some(d) => {
+                    shard.intake(&d.message.payload).await;
+                    shard.flush().await;
+                    let _ = d.ack().await;
+                }
                 None => break,
             },
             delivery = async {
@@ -196,6 +218,33 @@ impl Shard {
         Ok(())
     }
 
+    /// A message from the intake queue: `{"op": "enqueue", "contact_id": ..}`. At least once:
+    /// a contact already routed (or already over) is ignored.
+    async fn intake(&mut self, payload: &[u8]) {
+        let Ok(msg) = serde_json::from_slice::<serde_json::Value>(payload) else {
+            tracing::warn!("malformed routing intake message dropped");
+            return;
+        };
+        let Some(id) = msg["contact_id"].as_str().and_then(|s| s.parse::<ContactId>().ok()) else { return };
+        if msg["op"] != "enqueue" || self.open.contains_key(&id) {
+            return;
+        }
+        let contact = match self.store.contact(self.tenant, id).await {
+            Ok(Some(c)) if c.state == ContactState::Queued => c,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(contact = %id, error = %e, "intake could not read the contact");
+                return;
+            }
+        };
+        let input = Input::Enqueue(self.new_contact(&contact));
+        self.open.insert(id, contact);
+        if let Err(e) = self.engine.handle(input, now_ms()) {
+            tracing::warn!(contact = %id, error = %e, "contact not routable");
+            self.open.remove(&id);
+        }
+    }
+
     fn new_contact(&mut self, c: &Contact) -> NewContact {
         let customer =
             c.customer.as_ref().map(|k| *self.customers.entry(k.clone()).or_insert_with(CustomerId::generate));
@@ -214,21 +263,6 @@ impl Shard {
     async fn command(&mut self, cmd: Command) {
         let now = now_ms();
         match cmd {
-            Command::Enqueue(c, reply) => {
-                let input = Input::Enqueue(self.new_contact(&c));
-                let first =
-                    ContactEvent { seq: 0, at: now, kind: "created".into(), data: json!({"queue_id": c.queue_id}) };
-                // Stored before it is routed: an accepted contact is never lost.
-                if let Err(e) = self.store.create_contact(self.tenant, &c, &first).await {
-                    tracing::error!(error = %e, "contact not stored");
-                    let _ = reply.send(Err(RoutingError::Invalid("contact could not be stored")));
-                    return;
-                }
-                self.open.insert(c.id, c);
-                let result = self.engine.handle(input, now);
-                self.flush().await;
-                let _ = reply.send(result);
-            }
             Command::Cancel(id, reply) => {
                 let result = self.engine.handle(Input::Cancel(id), now);
                 self.flush().await;
