@@ -115,3 +115,23 @@ async fn an_unanswered_offer_times_out_on_the_server_and_the_agent_is_told() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_contact_cancelled_right_after_creation_is_abandoned() {
+    each_backend(|app| async move {
+        let o = app.signup("Acme", "owner@acme.example").await;
+        let (_, q) = app.call("POST", "/api/v1/queues", Some(&o.token), Some(json!({"name": "q"}))).await;
+        for _ in 0..5 {
+            let (_, c) = app
+                .call("POST", "/api/v1/contacts", Some(&o.token), Some(json!({"channel": "task", "queue_id": q["id"]})))
+                .await;
+            let id = c["id"].as_str().expect("id").to_owned();
+            // No pause: the cancel may overtake the contact's way into routing.
+            let (status, body) = app.call("DELETE", &format!("/api/v1/contacts/{id}"), Some(&o.token), None).await;
+            assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+            assert!(eventually(&app, &o.token, &id, "abandoned").await);
+        }
+        app
+    })
+    .await;
+}

@@ -226,7 +226,15 @@ impl Shard {
             return;
         };
         let Some(id) = msg["contact_id"].as_str().and_then(|s| s.parse::<ContactId>().ok()) else { return };
-        if msg["op"] != "enqueue" || self.open.contains_key(&id) {
+        if msg["op"] == "enqueue" {
+            self.take_in(id).await;
+        }
+    }
+
+    /// Routes a stored contact the engine does not know yet (its intake message may still be on
+    /// its way); a no-op for contacts already routed or over.
+    async fn take_in(&mut self, id: ContactId) {
+        if self.open.contains_key(&id) {
             return;
         }
         let contact = match self.store.contact(self.tenant, id).await {
@@ -264,6 +272,7 @@ impl Shard {
         let now = now_ms();
         match cmd {
             Command::Cancel(id, reply) => {
+                self.take_in(id).await;
                 let result = self.engine.handle(Input::Cancel(id), now);
                 self.flush().await;
                 let _ = reply.send(result);
