@@ -67,13 +67,14 @@ fn public(ip: IpAddr) -> bool {
     }
 }
 
-/// Resolves the URL's host and refuses non-public targets unless allowed.
-async fn check_target(url: &str, allow_private: bool) -> Result<(), String> {
+/// Resolves the URL's host and refuses non-public targets unless allowed. Returns the host and
+/// the checked addresses, which the request is pinned to (no second lookup to rebind).
+async fn check_target(url: &str, allow_private: bool) -> Result<Option<(String, Vec<std::net::SocketAddr>)>, String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("bad URL: {e}"))?;
     let host = parsed.host_str().ok_or("URL has no host")?.to_owned();
     let port = parsed.port_or_known_default().unwrap_or(443);
     if allow_private {
-        return Ok(());
+        return Ok(None);
     }
     let addrs: Vec<_> = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
         .await
@@ -82,7 +83,7 @@ async fn check_target(url: &str, allow_private: bool) -> Result<(), String> {
     if addrs.is_empty() || addrs.iter().any(|a| !public(a.ip())) {
         return Err(format!("{host} resolves to a non-public address; refused"));
     }
-    Ok(())
+    Ok(Some((host, addrs)))
 }
 
 /// The delivery worker.
@@ -103,13 +104,16 @@ impl std::fmt::Debug for Webhooks {
 impl Webhooks {
     /// A worker over the store and bus.
     pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, settings: WebhookSettings) -> Self {
-        let client = reqwest::Client::builder()
+        let client = Self::builder().build().unwrap_or_default();
+        Self { store, bus, client, settings }
+    }
+
+    /// Time-limited, no redirects (a redirect could lead to an internal address).
+    fn builder() -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent("Switchboard-Webhooks/1")
-            .build()
-            .unwrap_or_default();
-        Self { store, bus, client, settings }
     }
 
     /// Subscribes (so no event published after this is missed), resumes pending deliveries and
@@ -265,12 +269,16 @@ impl Webhooks {
 
     /// One attempt.
     async fn send(&self, hook: &Webhook, d: &WebhookDelivery) -> Attempt {
-        if let Err(reason) = check_target(&hook.url, self.settings.allow_private).await {
-            return Attempt::Refused(reason);
-        }
+        let client = match check_target(&hook.url, self.settings.allow_private).await {
+            Err(reason) => return Attempt::Refused(reason),
+            Ok(None) => self.client.clone(),
+            Ok(Some((host, addrs))) => match Self::builder().resolve_to_addrs(&host, &addrs).build() {
+                Ok(c) => c,
+                Err(e) => return Attempt::Unreachable(e.to_string()),
+            },
+        };
         let t = now_ms() / 1000;
-        let sent = self
-            .client
+        let sent = client
             .post(&hook.url)
             .header("content-type", "application/json")
             .header("switchboard-event-id", &d.event_id)
