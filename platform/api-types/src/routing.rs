@@ -266,3 +266,57 @@ pub struct WebhookDeliveryView {
     /// When the endpoint accepted it.
     pub delivered_at: Option<i64>,
 }
+
+/// `PUT /api/v1/channels/sms`: the tenant's Twilio-compatible SMS provider account.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SmsProviderInput {
+    /// Account id (Twilio: `AC...`).
+    pub account_sid: String,
+    /// Auth token (signs webhooks, authenticates sends).
+    pub auth_token: String,
+    /// REST base URL (default `https://api.twilio.com`).
+    #[serde(default)]
+    pub base_url: Option<String>,
+}
+
+/// The SMS provider settings (the token is never shown back).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct SmsProviderView {
+    /// Account id.
+    pub account_sid: String,
+    /// Last four characters of the auth token.
+    pub auth_token_hint: String,
+    /// REST base URL.
+    pub base_url: String,
+    /// Configure this as the numbers' incoming-message webhook (HTTP POST).
+    pub inbound_webhook_url: String,
+}
+
+/// One message of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct MessageView {
+    /// Id.
+    pub id: String,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    /// Sender.
+    pub from: String,
+    /// Recipient.
+    pub to: String,
+    /// Text.
+    pub body: String,
+    /// Provider status.
+    pub status: String,
+    /// Billable segments.
+    pub segments: u32,
+    /// When, ms since the epoch.
+    pub at: i64,
+}
+
+/// A conversation's messages, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct MessageList {
+    /// The messages.
+    pub items: Vec<MessageView>,
+}

@@ -98,6 +98,10 @@ pub struct Contact {
     pub disposition: Option<String>,
     /// The agent's wrap-up notes.
     pub notes: Option<String>,
+    /// Conversation thread of text channels, e.g. `sms:<our number>:<their number>`: new
+    /// messages on an open thread join its contact instead of making a new one.
+    #[serde(default)]
+    pub thread_key: Option<String>,
 }
 
 /// One step of a contact's life, persisted in order.

@@ -9,6 +9,7 @@ mod contact;
 mod hours;
 mod id;
 mod identity;
+mod message;
 mod pii;
 mod resources;
 mod routing;
@@ -22,6 +23,7 @@ pub use id::{
     UserId, WebhookId,
 };
 pub use identity::{Role, RoleParseError, UserStatus};
+pub use message::{ChannelMessage, Direction, SmsProvider};
 pub use pii::Pii;
 pub use resources::{
     AgentSelection, ApiKey, Channel, ChannelCosts, ChannelEndpoint, EndpointKind, MAX_SKILL_LEVEL, Overflow,

@@ -33,6 +33,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// The routing shards of this process.
     pub routing: crate::routing::Routing,
+    /// The address people and providers reach this deployment at.
+    pub public_url: String,
 }
 
 impl std::fmt::Debug for AppState {

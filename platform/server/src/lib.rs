@@ -91,6 +91,7 @@ pub fn state(store: Arc<dyn Store>, bus: Arc<dyn Bus>, secret: &[u8], config: &C
     let routing = routing::Routing::new(store.clone(), bus.clone());
     AppState {
         routing,
+        public_url: config.public_url.clone(),
         keys: Arc::new(TokenKeys::new(
             secret,
             Duration::from_secs(config.access_token_ttl_secs),

@@ -72,6 +72,10 @@ use crate::routes::{Access, Body, Route};
         switchboard_api_types::WebhookInput,
         switchboard_api_types::WebhookView,
         switchboard_api_types::WebhookDeliveryView,
+        switchboard_api_types::SmsProviderInput,
+        switchboard_api_types::SmsProviderView,
+        switchboard_api_types::MessageView,
+        switchboard_api_types::MessageList,
     ))
 )]
 struct Components;
@@ -150,6 +154,17 @@ pub fn document(routes: &[Route]) -> OpenApi {
                 );
             }
         }
+        if route.request == Body::Form {
+            op = op.request_body(Some(
+                RequestBodyBuilder::new()
+                    .required(Some(Required::True))
+                    .content(
+                        "application/x-www-form-urlencoded",
+                        json_content(ObjectBuilder::new().schema_type(Type::Object).into()),
+                    )
+                    .build(),
+            ));
+        }
         if let Body::Json(name) = route.request {
             op = op.request_body(Some(
                 RequestBodyBuilder::new()
@@ -165,6 +180,11 @@ pub fn document(routes: &[Route]) -> OpenApi {
                 )
                 .build(),
             Body::None => ResponseBuilder::new().description("Done").build(),
+            Body::Xml => ResponseBuilder::new()
+                .description("TwiML")
+                .content("text/xml", json_content(ObjectBuilder::new().schema_type(Type::String).into()))
+                .build(),
+            Body::Form => ResponseBuilder::new().description("Done").build(),
             Body::Text => ResponseBuilder::new()
                 .description("Text")
                 .content("text/plain", json_content(ObjectBuilder::new().schema_type(Type::String).into()))

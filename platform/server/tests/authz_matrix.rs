@@ -24,6 +24,7 @@ const PUBLIC: &[&str] = &[
     "/api/v1/auth/login",
     "/api/v1/auth/refresh",
     "/api/v1/auth/accept-invite",
+    "/webhooks/sms/twilio",
 ];
 
 struct World {
@@ -110,6 +111,7 @@ async fn sample_body(app: &TestApp, w: &World, route: &Route, path: &str) -> Opt
             json!({"channel": "task", "queue_id": w.fixtures[&Resource::Queue], "attributes": {"subject": "callback"}})
         }
         ("PUT", "/api/v1/agent/presence") => json!({"status": "available"}),
+        ("PUT", "/api/v1/channels/sms") => json!({"account_sid": "AC123", "auth_token": w.unique("token-token-")}),
         ("POST", "/api/v1/webhooks") | ("PUT", "/api/v1/webhooks/{id}") => {
             json!({"name": w.unique("hook"), "url": "https://crm.example/hooks", "events": ["contact.done"], "active": false})
         }
@@ -136,6 +138,7 @@ async fn snapshot(app: &TestApp, w: &World) -> Value {
         "/api/v1/contacts?limit=200",
         "/api/v1/routing-rules",
         "/api/v1/webhooks?limit=200",
+        "/api/v1/channels/sms",
     ] {
         let (status, body) = app.call("GET", path, Some(&w.a.token), None).await;
         assert_eq!(status, StatusCode::OK, "{path}: {body}");
@@ -170,6 +173,18 @@ async fn authorisation_matrix_over_every_tenant_scoped_route() {
         let a = app.signup("Tenant A", "owner@a.example").await;
         let b = app.signup("Tenant B", "owner@b.example").await;
         let (_, agent_token) = app.user_with_role(&a, "agent@a.example", "agent").await;
+        // Singletons (SMS provider) exist in both tenants, so reading them is meaningful for each.
+        for owner in [&a, &b] {
+            let (status, body) = app
+                .call(
+                    "PUT",
+                    "/api/v1/channels/sms",
+                    Some(&owner.token),
+                    Some(json!({"account_sid": "AC1", "auth_token": "initial-token"})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
         let mut w = World { a, agent_token, b, fixtures: HashMap::new(), counter: Default::default() };
         for r in [
             Resource::User,

@@ -1,8 +1,8 @@
 //! The `Store` methods, written once for both databases.
 
 use switchboard_domain::{
-    ApiKey, ApiKeyId, ChannelCosts, Contact, ContactEvent, ContactId, EmailAddress, SessionId, SkillLevel, Tenant,
-    TenantId, TenantStatus, UnixMillis, User, UserId, WebhookDelivery, WebhookId,
+    ApiKey, ApiKeyId, ChannelCosts, ChannelMessage, Contact, ContactEvent, ContactId, EmailAddress, SessionId,
+    SkillLevel, Tenant, TenantId, TenantStatus, UnixMillis, User, UserId, WebhookDelivery, WebhookId,
 };
 use switchboard_store::{
     ApiKeySecret, Credentials, DocKind, NewTenant, Page, PageRequest, RefreshOutcome, RefreshToken, Session, Store,
@@ -688,8 +688,8 @@ impl Store for SqlStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin(Some(tenant), true).await?;
         sqlx::query(&self.sql(
-            "INSERT INTO contacts (tenant_id, id, channel, queue_id, state, agent_id, enqueued_at, updated_at, body) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO contacts (tenant_id, id, channel, queue_id, state, agent_id, enqueued_at, updated_at, body, thread_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         ))
         .bind(tenant.to_string())
         .bind(contact.id.to_string())
@@ -700,6 +700,7 @@ impl Store for SqlStore {
         .bind(contact.enqueued_at)
         .bind(contact.updated_at)
         .bind(contact_json(contact)?)
+        .bind(contact.thread_key.clone())
         .execute(&mut *tx.tx)
         .await
         .map_err(|e| conflict_or(e, "contact exists"))?;
@@ -797,6 +798,137 @@ impl Store for SqlStore {
         .map_err(backend_err)?;
         tx.commit().await?;
         rows.iter().map(contact_from_row).collect()
+    }
+
+    async fn open_contact_by_thread(&self, tenant: TenantId, thread_key: &str) -> Result<Option<Contact>, StoreError> {
+        let mut tx = self.begin(Some(tenant), false).await?;
+        let row = sqlx::query(&self.sql(
+            "SELECT body FROM contacts WHERE tenant_id = $1 AND thread_key = $2 \
+             AND state IN ('queued', 'offered', 'connected', 'wrap_up') ORDER BY enqueued_at DESC LIMIT 1",
+        ))
+        .bind(tenant.to_string())
+        .bind(thread_key.to_owned())
+        .fetch_optional(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await?;
+        row.as_ref().map(contact_from_row).transpose()
+    }
+
+    async fn insert_message(&self, tenant: TenantId, m: &ChannelMessage) -> Result<bool, StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        let body = serde_json::to_string(m).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let done = sqlx::query(&self.sql(
+            "INSERT INTO messages (tenant_id, id, contact_id, provider_id, at, body) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT DO NOTHING",
+        ))
+        .bind(tenant.to_string())
+        .bind(m.id.clone())
+        .bind(m.contact_id.map(|c| c.to_string()))
+        .bind(m.provider_id.clone())
+        .bind(m.at)
+        .bind(body)
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn message_by_provider_id(
+        &self,
+        tenant: TenantId,
+        provider_id: &str,
+    ) -> Result<Option<ChannelMessage>, StoreError> {
+        let mut tx = self.begin(Some(tenant), false).await?;
+        let row = sqlx::query(&self.sql("SELECT body FROM messages WHERE tenant_id = $1 AND provider_id = $2"))
+            .bind(tenant.to_string())
+            .bind(provider_id.to_owned())
+            .fetch_optional(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?;
+        tx.commit().await?;
+        row.map(|r| serde_json::from_str(&text(&r, "body")?).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()
+    }
+
+    async fn set_message_status(&self, tenant: TenantId, provider_id: &str, status: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        let row = sqlx::query(&self.sql("SELECT body FROM messages WHERE tenant_id = $1 AND provider_id = $2"))
+            .bind(tenant.to_string())
+            .bind(provider_id.to_owned())
+            .fetch_optional(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?
+            .ok_or(StoreError::NotFound)?;
+        let mut m: ChannelMessage =
+            serde_json::from_str(&text(&row, "body")?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        m.status = status.to_owned();
+        let body = serde_json::to_string(&m).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(&self.sql("UPDATE messages SET body = $3 WHERE tenant_id = $1 AND provider_id = $2"))
+            .bind(tenant.to_string())
+            .bind(provider_id.to_owned())
+            .bind(body)
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?;
+        tx.commit().await
+    }
+
+    async fn messages(&self, tenant: TenantId, contact: ContactId) -> Result<Vec<ChannelMessage>, StoreError> {
+        let mut tx = self.begin(Some(tenant), false).await?;
+        let rows = sqlx::query(
+            &self.sql("SELECT body FROM messages WHERE tenant_id = $1 AND contact_id = $2 ORDER BY at, id"),
+        )
+        .bind(tenant.to_string())
+        .bind(contact.to_string())
+        .fetch_all(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| serde_json::from_str(&text(r, "body")?).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .collect()
+    }
+
+    async fn set_opt_out(
+        &self,
+        tenant: TenantId,
+        ours: &str,
+        theirs: &str,
+        opted_out: bool,
+        now: UnixMillis,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        let sql = if opted_out {
+            "INSERT INTO sms_opt_outs (tenant_id, our_number, their_number, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM sms_opt_outs WHERE tenant_id = $1 AND our_number = $2 AND their_number = $3 AND $4 >= 0"
+        };
+        sqlx::query(&self.sql(sql))
+            .bind(tenant.to_string())
+            .bind(ours.to_owned())
+            .bind(theirs.to_owned())
+            .bind(now)
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?;
+        tx.commit().await
+    }
+
+    async fn is_opted_out(&self, tenant: TenantId, ours: &str, theirs: &str) -> Result<bool, StoreError> {
+        let mut tx = self.begin(Some(tenant), false).await?;
+        let row = sqlx::query(
+            &self.sql("SELECT at FROM sms_opt_outs WHERE tenant_id = $1 AND our_number = $2 AND their_number = $3"),
+        )
+        .bind(tenant.to_string())
+        .bind(ours.to_owned())
+        .bind(theirs.to_owned())
+        .fetch_optional(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await?;
+        Ok(row.is_some())
     }
 
     async fn tenant_ids(&self) -> Result<Vec<TenantId>, StoreError> {

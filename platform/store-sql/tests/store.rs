@@ -317,6 +317,7 @@ fn contact(queue: switchboard_domain::QueueId, at: i64) -> switchboard_domain::C
         updated_at: at,
         disposition: None,
         notes: None,
+        thread_key: None,
     }
 }
 

@@ -2,7 +2,7 @@
 //! the database indexes (id, unique name, global key).
 
 use serde::{Serialize, de::DeserializeOwned};
-use switchboard_domain::{BusinessHours, ChannelEndpoint, Queue, RoutingRules, Skill, TenantId, Webhook};
+use switchboard_domain::{BusinessHours, ChannelEndpoint, Queue, RoutingRules, Skill, SmsProvider, TenantId, Webhook};
 
 use crate::{Page, PageRequest, Store, StoreError};
 
@@ -25,6 +25,8 @@ pub enum DocKind {
 
 /// The id of the tenant's routing-rules document.
 pub const ROUTING_RULES_ID: &str = "routing-rules";
+/// The id of the tenant's SMS provider settings document.
+pub const SMS_PROVIDER_ID: &str = "sms-provider";
 
 impl DocKind {
     /// The stable name stored in the database.
@@ -115,6 +117,16 @@ impl Document for Webhook {
     }
     fn doc_name(&self) -> String {
         self.name.clone()
+    }
+}
+
+impl Document for SmsProvider {
+    const KIND: DocKind = DocKind::Settings;
+    fn doc_id(&self) -> String {
+        SMS_PROVIDER_ID.into()
+    }
+    fn doc_name(&self) -> String {
+        SMS_PROVIDER_ID.into()
     }
 }
 

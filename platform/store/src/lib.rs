@@ -9,11 +9,11 @@
 mod document;
 
 use switchboard_domain::{
-    ApiKey, ApiKeyId, Contact, ContactEvent, ContactId, EmailAddress, SessionId, Tenant, TenantId, UnixMillis, User,
-    UserId, UserStatus, WebhookDelivery, WebhookId,
+    ApiKey, ApiKeyId, ChannelMessage, Contact, ContactEvent, ContactId, EmailAddress, SessionId, Tenant, TenantId,
+    UnixMillis, User, UserId, UserStatus, WebhookDelivery, WebhookId,
 };
 
-pub use document::{DocKind, Document, ROUTING_RULES_ID, StoredDoc};
+pub use document::{DocKind, Document, ROUTING_RULES_ID, SMS_PROVIDER_ID, StoredDoc};
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -241,6 +241,36 @@ pub trait Store: Send + Sync + 'static {
     async fn open_contacts(&self, tenant: TenantId) -> Result<Vec<Contact>, StoreError>;
     /// Global directory: every tenant id (to warm routing shards on start).
     async fn tenant_ids(&self) -> Result<Vec<TenantId>, StoreError>;
+
+    /// The open (not terminal) contact of a conversation thread, if any.
+    async fn open_contact_by_thread(&self, tenant: TenantId, thread_key: &str) -> Result<Option<Contact>, StoreError>;
+
+    // --- text-channel messages ---
+
+    /// Stores a message; false (nothing written) when its provider id is already stored, so a
+    /// provider's retry or a replayed webhook is recorded once.
+    async fn insert_message(&self, tenant: TenantId, message: &ChannelMessage) -> Result<bool, StoreError>;
+    /// A message by provider id.
+    async fn message_by_provider_id(
+        &self,
+        tenant: TenantId,
+        provider_id: &str,
+    ) -> Result<Option<ChannelMessage>, StoreError>;
+    /// Updates a message's status by provider id. NotFound if unknown.
+    async fn set_message_status(&self, tenant: TenantId, provider_id: &str, status: &str) -> Result<(), StoreError>;
+    /// A conversation's messages, oldest first.
+    async fn messages(&self, tenant: TenantId, contact: ContactId) -> Result<Vec<ChannelMessage>, StoreError>;
+    /// Records (true) or lifts (false) an SMS opt-out for a pair of numbers.
+    async fn set_opt_out(
+        &self,
+        tenant: TenantId,
+        ours: &str,
+        theirs: &str,
+        opted_out: bool,
+        now: UnixMillis,
+    ) -> Result<(), StoreError>;
+    /// Whether a customer number opted out of one of our numbers.
+    async fn is_opted_out(&self, tenant: TenantId, ours: &str, theirs: &str) -> Result<bool, StoreError>;
 
     // --- webhook deliveries ---
 

@@ -100,6 +100,7 @@ pub async fn create(
         updated_at: now,
         disposition: None,
         notes: None,
+        thread_key: None,
     };
     state.routing.enqueue(p.tenant_id, &contact).await?;
     Ok((StatusCode::CREATED, Json(contact_view(&contact))))

@@ -8,6 +8,7 @@ pub mod docs;
 pub mod health;
 pub mod rules;
 pub mod session;
+pub mod sms;
 pub mod stats;
 pub mod tenant;
 pub mod users;
