@@ -312,6 +312,33 @@ pub struct MessageView {
     pub segments: u32,
     /// When, ms since the epoch.
     pub at: i64,
+    /// Position in the conversation (1, 2, ...).
+    pub seq: u64,
+    /// E-mail subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// E-mail HTML part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    /// Files sent with it.
+    #[serde(default)]
+    pub attachments: Vec<AttachmentView>,
+    /// Who wrote it (agent user id, or the customer's display name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+}
+
+/// A file sent with a message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct AttachmentView {
+    /// Id.
+    pub id: String,
+    /// File name.
+    pub name: String,
+    /// MIME type.
+    pub content_type: String,
+    /// Size in bytes.
+    pub size: u64,
 }
 
 /// A conversation's messages, oldest first.
@@ -319,4 +346,15 @@ pub struct MessageView {
 pub struct MessageList {
     /// The messages.
     pub items: Vec<MessageView>,
+}
+
+/// `POST /api/v1/contacts/{id}/messages`: the agent's reply.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageInput {
+    /// The text: 1 to 1,600 characters for SMS, up to 100,000 for e-mail and chat.
+    pub body: String,
+    /// E-mail only: an HTML part (a plain part is always sent too).
+    #[serde(default)]
+    pub html: Option<String>,
 }

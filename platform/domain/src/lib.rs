@@ -23,7 +23,7 @@ pub use id::{
     UserId, WebhookId,
 };
 pub use identity::{Role, RoleParseError, UserStatus};
-pub use message::{ChannelMessage, Direction, SmsProvider};
+pub use message::{Attachment, ChannelMessage, Direction, SmsProvider};
 pub use pii::Pii;
 pub use resources::{
     AgentSelection, ApiKey, Channel, ChannelCosts, ChannelEndpoint, EndpointKind, MAX_SKILL_LEVEL, Overflow,

@@ -1,4 +1,4 @@
-//! Messages of text channels (SMS now; chat and e-mail to follow) and SMS provider settings.
+//! Messages of text channels (SMS, web chat, e-mail), their attachments, and SMS provider settings.
 
 use crate::{ContactId, UnixMillis};
 
@@ -35,6 +35,75 @@ pub struct ChannelMessage {
     pub segments: u32,
     /// When it was received or sent.
     pub at: UnixMillis,
+    /// Position in its conversation (1, 2, ...), given by the store when it is written.
+    #[serde(default)]
+    pub seq: u64,
+    /// E-mail subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// E-mail HTML part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    /// Files sent with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+    /// Who wrote it: the agent's user id, or the visitor's or sender's display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+}
+
+impl ChannelMessage {
+    /// A message with no e-mail parts, attachments or author (SMS, chat).
+    #[allow(clippy::too_many_arguments)]
+    pub fn text(
+        id: String,
+        contact_id: Option<ContactId>,
+        direction: Direction,
+        provider_id: String,
+        from: String,
+        to: String,
+        body: String,
+        status: &str,
+        at: UnixMillis,
+    ) -> Self {
+        Self {
+            id,
+            contact_id,
+            direction,
+            provider_id,
+            from,
+            to,
+            body,
+            status: status.to_owned(),
+            segments: 0,
+            at,
+            seq: 0,
+            subject: None,
+            html: None,
+            attachments: Vec::new(),
+            author: None,
+        }
+    }
+}
+
+/// A file sent with a message; its bytes live in the object store under [`Attachment::object_key`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Attachment {
+    /// Its id.
+    pub id: String,
+    /// File name as sent (sanitised).
+    pub name: String,
+    /// MIME type.
+    pub content_type: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+impl Attachment {
+    /// Where its bytes are stored for a tenant.
+    pub fn object_key(&self, tenant: crate::TenantId) -> String {
+        format!("tenants/{tenant}/attachments/{}", self.id)
+    }
 }
 
 /// A tenant's Twilio-compatible SMS provider account.

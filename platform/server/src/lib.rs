@@ -7,6 +7,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod conversation;
 pub mod error;
 pub mod metrics;
 pub mod openapi;

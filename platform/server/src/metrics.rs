@@ -30,6 +30,12 @@ struct InfoLabels {
     bus: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MessageLabels {
+    channel: String,
+    direction: String,
+}
+
 type DurationFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 /// The process's metrics.
@@ -42,6 +48,9 @@ pub struct Metrics {
     pub signups: Counter,
     /// Failed logins.
     pub login_failures: Counter,
+    messages: Family<MessageLabels, Counter>,
+    /// SMTP sessions refused or cut (limits, smuggling attempts, unknown recipients).
+    pub smtp_refusals: Counter,
 }
 
 fn duration_histogram() -> Histogram {
@@ -68,7 +77,11 @@ impl Metrics {
         registry.register("signups", "Tenants signed up", signups.clone());
         registry.register("login_failures", "Failed login attempts", login_failures.clone());
         registry.register("info", "Build and backend information", info);
-        Self { registry: Mutex::new(registry), requests, durations, signups, login_failures }
+        let messages = Family::<MessageLabels, Counter>::default();
+        registry.register("messages", "Conversation messages stored, by channel and direction", messages.clone());
+        let smtp_refusals = Counter::default();
+        registry.register("smtp_refusals", "SMTP commands or mails refused", smtp_refusals.clone());
+        Self { registry: Mutex::new(registry), requests, durations, signups, login_failures, messages, smtp_refusals }
     }
 
     /// Counts one HTTP request.
@@ -77,6 +90,11 @@ impl Metrics {
         self.durations
             .get_or_create(&RouteLabels { method: method.into(), route: route.into() })
             .observe(took.as_secs_f64());
+    }
+
+    /// Counts one stored conversation message.
+    pub fn count_message(&self, channel: &str, direction: &str) {
+        self.messages.get_or_create(&MessageLabels { channel: channel.into(), direction: direction.into() }).inc();
     }
 
     /// The text exposition.

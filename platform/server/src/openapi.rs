@@ -75,7 +75,9 @@ use crate::routes::{Access, Body, Route};
         switchboard_api_types::SmsProviderInput,
         switchboard_api_types::SmsProviderView,
         switchboard_api_types::MessageView,
+        switchboard_api_types::AttachmentView,
         switchboard_api_types::MessageList,
+        switchboard_api_types::MessageInput,
     ))
 )]
 struct Components;

@@ -398,9 +398,11 @@ pub fn table() -> Vec<Route> {
         r(Method::GET, "/api/v1/routing-rules", R(Role::Supervisor), "routing", "The tenant's routing rules", N, 200, J("RoutingRulesView"), get(api::rules::read)),
         r(Method::PUT, "/api/v1/routing-rules", R(Role::Admin), "routing", "Replace the tenant's routing rules", J("RoutingRulesView"), 200, J("RoutingRulesView"), put(api::rules::update)),
         r(Method::POST, "/webhooks/sms/twilio", Public, "channels", "Incoming SMS from a Twilio-compatible provider (X-Twilio-Signature checked)", Body::Form, 200, Body::Xml, post(api::sms::inbound)),
+        r(Method::POST, "/webhooks/sms/twilio/status", Public, "channels", "Delivery status of a sent SMS (X-Twilio-Signature checked)", Body::Form, 204, N, post(api::sms::status)),
+        r(Method::POST, "/api/v1/contacts/{id}/messages", R(Role::Agent), "contacts", "Reply in a conversation: SMS, chat or e-mail (connected agent)", J("MessageInput"), 201, J("MessageView"), post(crate::conversation::reply)),
         r(Method::GET, "/api/v1/channels/sms", R(Role::Admin), "channels", "The SMS provider account", N, 200, J("SmsProviderView"), get(api::sms::read_provider)),
         r(Method::PUT, "/api/v1/channels/sms", R(Role::Admin), "channels", "Set the SMS provider account", J("SmsProviderInput"), 200, J("SmsProviderView"), put(api::sms::write_provider)),
-        r(Method::GET, "/api/v1/contacts/{id}/messages", R(Role::Agent), "contacts", "A conversation's messages", N, 200, J("MessageList"), get(api::sms::transcript)),
+        r(Method::GET, "/api/v1/contacts/{id}/messages", R(Role::Agent), "contacts", "A conversation's messages", N, 200, J("MessageList"), get(crate::conversation::transcript)),
         r(Method::GET, "/api/v1/supervisor/ws", R(Role::Supervisor), "stats", "Supervisor WebSocket: every event of the tenant", N, 101, N, get(api::ws::supervisor)),
     ];
     config_routes!(t, Skill, "/api/v1/skills", "/api/v1/skills/{id}", "skills", "SkillInput", "SkillView", Role::Agent);

@@ -25,6 +25,7 @@ const PUBLIC: &[&str] = &[
     "/api/v1/auth/refresh",
     "/api/v1/auth/accept-invite",
     "/webhooks/sms/twilio",
+    "/webhooks/sms/twilio/status",
 ];
 
 struct World {
@@ -73,7 +74,7 @@ async fn fresh(app: &TestApp, w: &World, resource: Resource) -> String {
         }
         Resource::Contact => {
             let queue = w.fixtures.get(&Resource::Queue).cloned().expect("queue fixture");
-            created(app, t, "/api/v1/contacts", json!({"channel": "task", "queue_id": queue})).await
+            created(app, t, "/api/v1/contacts", json!({"channel": "chat", "queue_id": queue})).await
         }
         Resource::None => panic!("no object for a route without an id"),
     };
@@ -120,6 +121,7 @@ async fn sample_body(app: &TestApp, w: &World, route: &Route, path: &str) -> Opt
             "misses_before_away": 3, "secs_per_priority_point": 6, "wrap_up_secs": 0
         }),
         ("POST", "/api/v1/agent/contacts/{id}/complete") => json!({"disposition": "resolved", "notes": "ok"}),
+        ("POST", "/api/v1/contacts/{id}/messages") => json!({"body": "Thanks for waiting"}),
         _ => panic!("no sample body for {m} {}: add one to the authorisation matrix", route.path),
     })
 }
@@ -255,7 +257,8 @@ async fn authorisation_matrix_over_every_tenant_scoped_route() {
                 continue;
             }
             let owner_token = login(&app, &w.a.email).await;
-            let owner_path = if route.path.starts_with("/api/v1/agent/contacts/") {
+            let replies = method == "POST" && route.path == "/api/v1/contacts/{id}/messages";
+            let owner_path = if route.path.starts_with("/api/v1/agent/contacts/") || replies {
                 // Needs a contact offered to (or connected with) the owner.
                 let (status, _) = app
                     .call("PUT", "/api/v1/agent/presence", Some(&owner_token), Some(json!({"status": "available"})))
@@ -273,7 +276,7 @@ async fn authorisation_matrix_over_every_tenant_scoped_route() {
                     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 }
                 assert!(offered, "{what}: the fixture contact was never offered to the owner");
-                if route.path.ends_with("/complete") {
+                if route.path.ends_with("/complete") || replies {
                     let (status, body) = app
                         .call("POST", &format!("/api/v1/agent/contacts/{id}/accept"), Some(&owner_token), None)
                         .await;

@@ -169,3 +169,190 @@ async fn provider_settings_are_validated() {
     })
     .await;
 }
+
+/// One request the provider got: account in the path, Authorization header, form fields.
+type Recorded = (String, String, Vec<(String, String)>);
+
+/// A local stand-in for the provider's REST API that records what it was sent.
+#[derive(Clone, Default)]
+struct Provider {
+    requests: std::sync::Arc<std::sync::Mutex<Vec<Recorded>>>,
+}
+
+impl Provider {
+    /// Serves the Messages resource; numbers starting with +1999 are refused like invalid numbers.
+    async fn start(&self) -> String {
+        use axum::extract::{Path, State};
+        use axum::http::HeaderMap;
+        async fn create(
+            State(p): State<Provider>,
+            Path(account): Path<String>,
+            headers: HeaderMap,
+            body: String,
+        ) -> (StatusCode, axum::Json<Value>) {
+            let form: Vec<(String, String)> = serde_urlencoded::from_str(&body).expect("form");
+            let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            let to = form.iter().find(|(k, _)| k == "To").map(|(_, v)| v.clone()).unwrap_or_default();
+            let n = {
+                let mut r = p.requests.lock().expect("lock");
+                r.push((account, auth, form));
+                r.len()
+            };
+            if to.starts_with("+1999") {
+                return (StatusCode::BAD_REQUEST, axum::Json(json!({"code": 21211, "message": "Invalid 'To' number"})));
+            }
+            (StatusCode::CREATED, axum::Json(json!({"sid": format!("SMout{n}"), "status": "queued"})))
+        }
+        let router = axum::Router::new()
+            .route("/2010-04-01/Accounts/{account}/Messages.json", axum::routing::post(create))
+            .with_state(self.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        format!("http://{addr}")
+    }
+
+    fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().expect("lock").clone()
+    }
+}
+
+/// Points the tenant at the local provider, makes the owner available, texts in and accepts the offer.
+async fn connected_conversation(app: &TestApp, provider: &Provider, customer: &str) -> (Owner, String) {
+    let o = setup(app).await;
+    let base = provider.start().await;
+    let (status, p) = app
+        .call(
+            "PUT",
+            "/api/v1/channels/sms",
+            Some(&o.token),
+            Some(json!({"account_sid": "AC1", "auth_token": TOKEN, "base_url": base})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    app.call("PUT", "/api/v1/agent/presence", Some(&o.token), Some(json!({"status": "available"}))).await;
+    let mut params = form("SM1", "Where is my parcel?");
+    params[2].1 = customer.to_owned();
+    let (status, _) = post(app, &params, &sign(TOKEN, URL, &params)).await;
+    assert_eq!(status, StatusCode::OK);
+    let id = contacts(app, &o).await[0]["id"].as_str().expect("id").to_owned();
+    for _ in 0..100 {
+        let (_, c) = app.call("GET", &format!("/api/v1/contacts/{id}"), Some(&o.token), None).await;
+        if c["state"] == "offered" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (status, _) = app.call("POST", &format!("/api/v1/agent/contacts/{id}/accept"), Some(&o.token), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    (o, id)
+}
+
+async fn post_status(app: &TestApp, sid: &str, status: &str) -> StatusCode {
+    let url = "http://localhost:8080/webhooks/sms/twilio/status";
+    let params: Vec<(String, String)> =
+        [("MessageSid", sid), ("MessageStatus", status), ("From", OURS), ("To", THEIRS), ("AccountSid", "AC1")]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+    let req = Request::post("/webhooks/sms/twilio/status")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", sign(TOKEN, url, &params))
+        .body(Body::from(serde_urlencoded::to_string(&params).expect("form")))
+        .expect("request");
+    app.send(req).await.0
+}
+
+#[tokio::test]
+async fn the_connected_agent_replies_through_the_provider_and_delivery_updates_the_message() {
+    each_backend(|app| async move {
+        let provider = Provider::default();
+        let (o, id) = connected_conversation(&app, &provider, THEIRS).await;
+        let (status, m) = app
+            .call(
+                "POST",
+                &format!("/api/v1/contacts/{id}/messages"),
+                Some(&o.token),
+                Some(json!({"body": "It arrives tomorrow — sorry!"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{m}");
+        assert_eq!((m["direction"].as_str(), m["status"].as_str()), (Some("outbound"), Some("queued")));
+        assert_eq!(m["segments"], 1, "UCS-2 because of the dash, still one segment");
+        let sent = provider.requests();
+        assert_eq!(sent.len(), 1);
+        let (account, auth, form) = &sent[0];
+        assert_eq!(account, "AC1");
+        use base64::Engine as _;
+        let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("AC1:{TOKEN}")));
+        assert_eq!(auth, &expected);
+        let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("To"), Some(THEIRS));
+        assert_eq!(get("From"), Some(OURS));
+        assert_eq!(get("Body"), Some("It arrives tomorrow — sorry!"));
+        assert_eq!(get("StatusCallback"), Some("http://localhost:8080/webhooks/sms/twilio/status"));
+        // Delivery status arrives signed; a forged one changes nothing.
+        assert_eq!(post_status(&app, "SMout1", "delivered").await, StatusCode::NO_CONTENT);
+        let forged = Request::post("/webhooks/sms/twilio/status")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", "AAAA")
+            .body(Body::from("MessageSid=SMout1&MessageStatus=failed&From=%2B14155550100"))
+            .expect("request");
+        assert_eq!(app.send(forged).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(post_status(&app, "SMunknown", "delivered").await, StatusCode::NOT_FOUND);
+        let (_, list) = app.call("GET", &format!("/api/v1/contacts/{id}/messages"), Some(&o.token), None).await;
+        let items = list["items"].as_array().expect("items");
+        assert_eq!(items.len(), 2);
+        assert_eq!((items[0]["seq"].as_u64(), items[1]["seq"].as_u64()), (Some(1), Some(2)), "numbered in order");
+        assert_eq!(
+            (items[1]["direction"].as_str(), items[1]["status"].as_str()),
+            (Some("outbound"), Some("delivered"))
+        );
+        assert_eq!(items[1]["author"].as_str(), Some(o.user_id.as_str()), "the replying agent");
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn replies_are_refused_to_opted_out_customers_to_other_agents_and_when_the_provider_refuses() {
+    each_backend(|app| async move {
+        let provider = Provider::default();
+        let (o, id) = connected_conversation(&app, &provider, THEIRS).await;
+        let path = format!("/api/v1/contacts/{id}/messages");
+        // Empty text: 422, nothing sent.
+        let (status, body) = app.call("POST", &path, Some(&o.token), Some(json!({"body": ""}))).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(fields(&body), ["body"]);
+        // Another agent of the tenant may not write into this conversation.
+        let (_, agent) = app.user_with_role(&o, "agent@acme.example", "agent").await;
+        let (status, _) = app.call("POST", &path, Some(&agent), Some(json!({"body": "hi"}))).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        // The customer texts STOP: nothing more goes to them.
+        signed(&app, "SM9", "STOP").await;
+        let (status, body) = app.call("POST", &path, Some(&o.token), Some(json!({"body": "hello?"}))).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert!(provider.requests().is_empty(), "nothing reached the provider");
+        let (_, list) = app.call("GET", &path, Some(&o.token), None).await;
+        assert_eq!(list["items"].as_array().expect("items").len(), 1, "only the customer's message");
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_provider_refusal_is_a_clear_error_and_stores_nothing() {
+    each_backend(|app| async move {
+        let provider = Provider::default();
+        let (o, id) = connected_conversation(&app, &provider, "+19995550123").await;
+        let path = format!("/api/v1/contacts/{id}/messages");
+        let (status, body) = app.call("POST", &path, Some(&o.token), Some(json!({"body": "hello"}))).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert!(body["error"]["message"].as_str().unwrap_or_default().contains("Invalid 'To' number"), "{body}");
+        assert_eq!(provider.requests().len(), 1);
+        let (_, list) = app.call("GET", &path, Some(&o.token), None).await;
+        assert_eq!(list["items"].as_array().expect("items").len(), 1, "the failed reply is not in the transcript");
+        app
+    })
+    .await;
+}

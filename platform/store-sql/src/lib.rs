@@ -155,7 +155,11 @@ impl SqlStore {
             (Some(lock), true) => Some(lock.lock().await),
             _ => None,
         };
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        // A SQLite writer takes the write lock up front: a deferred transaction that reads first
+        // can fail to upgrade with "database is locked" (the busy timeout does not apply then).
+        let mut tx =
+            if guard.is_some() { self.pool.begin_with("BEGIN IMMEDIATE").await } else { self.pool.begin().await }
+                .map_err(backend_err)?;
         if let (Backend::Postgres, Some(tenant)) = (self.backend, tenant) {
             sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
                 .bind(tenant.to_string())

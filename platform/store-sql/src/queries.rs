@@ -815,24 +815,54 @@ impl Store for SqlStore {
         row.as_ref().map(contact_from_row).transpose()
     }
 
-    async fn insert_message(&self, tenant: TenantId, m: &ChannelMessage) -> Result<bool, StoreError> {
+    async fn insert_message(&self, tenant: TenantId, m: &ChannelMessage) -> Result<(ChannelMessage, bool), StoreError> {
         let mut tx = self.begin(Some(tenant), true).await?;
-        let body = serde_json::to_string(m).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let done = sqlx::query(&self.sql(
-            "INSERT INTO messages (tenant_id, id, contact_id, provider_id, at, body) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT DO NOTHING",
+        if let Some(row) =
+            sqlx::query(&self.sql("SELECT body, seq FROM messages WHERE tenant_id = $1 AND provider_id = $2"))
+                .bind(tenant.to_string())
+                .bind(m.provider_id.clone())
+                .fetch_optional(&mut *tx.tx)
+                .await
+                .map_err(backend_err)?
+        {
+            tx.commit().await?;
+            return Ok((message_row(&row)?, false));
+        }
+        let mut stored = m.clone();
+        stored.seq = 0;
+        if let Some(contact) = m.contact_id {
+            // Taking the next number updates (and on PostgreSQL locks) the conversation's row, so
+            // concurrent writers of one conversation get consecutive numbers.
+            let row =
+                sqlx::query(&self.sql(
+                    "UPDATE contacts SET msg_seq = msg_seq + 1 WHERE tenant_id = $1 AND id = $2 RETURNING msg_seq",
+                ))
+                .bind(tenant.to_string())
+                .bind(contact.to_string())
+                // All rows, so SQLite finishes the statement before the insert and commit.
+                .fetch_all(&mut *tx.tx)
+                .await
+                .map_err(backend_err)?
+                .pop()
+                .ok_or(StoreError::NotFound)?;
+            stored.seq = u64::try_from(int(&row, "msg_seq")?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        }
+        let body = serde_json::to_string(&stored).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(&self.sql(
+            "INSERT INTO messages (tenant_id, id, contact_id, provider_id, at, body, seq) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         ))
         .bind(tenant.to_string())
-        .bind(m.id.clone())
-        .bind(m.contact_id.map(|c| c.to_string()))
-        .bind(m.provider_id.clone())
-        .bind(m.at)
+        .bind(stored.id.clone())
+        .bind(stored.contact_id.map(|c| c.to_string()))
+        .bind(stored.provider_id.clone())
+        .bind(stored.at)
         .bind(body)
+        .bind(stored.seq as i64)
         .execute(&mut *tx.tx)
         .await
         .map_err(backend_err)?;
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok((stored, true))
     }
 
     async fn message_by_provider_id(
@@ -841,28 +871,26 @@ impl Store for SqlStore {
         provider_id: &str,
     ) -> Result<Option<ChannelMessage>, StoreError> {
         let mut tx = self.begin(Some(tenant), false).await?;
-        let row = sqlx::query(&self.sql("SELECT body FROM messages WHERE tenant_id = $1 AND provider_id = $2"))
+        let row = sqlx::query(&self.sql("SELECT body, seq FROM messages WHERE tenant_id = $1 AND provider_id = $2"))
             .bind(tenant.to_string())
             .bind(provider_id.to_owned())
             .fetch_optional(&mut *tx.tx)
             .await
             .map_err(backend_err)?;
         tx.commit().await?;
-        row.map(|r| serde_json::from_str(&text(&r, "body")?).map_err(|e| StoreError::Corrupt(e.to_string())))
-            .transpose()
+        row.as_ref().map(message_row).transpose()
     }
 
     async fn set_message_status(&self, tenant: TenantId, provider_id: &str, status: &str) -> Result<(), StoreError> {
         let mut tx = self.begin(Some(tenant), true).await?;
-        let row = sqlx::query(&self.sql("SELECT body FROM messages WHERE tenant_id = $1 AND provider_id = $2"))
+        let row = sqlx::query(&self.sql("SELECT body, seq FROM messages WHERE tenant_id = $1 AND provider_id = $2"))
             .bind(tenant.to_string())
             .bind(provider_id.to_owned())
             .fetch_optional(&mut *tx.tx)
             .await
             .map_err(backend_err)?
             .ok_or(StoreError::NotFound)?;
-        let mut m: ChannelMessage =
-            serde_json::from_str(&text(&row, "body")?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut m = message_row(&row)?;
         m.status = status.to_owned();
         let body = serde_json::to_string(&m).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(&self.sql("UPDATE messages SET body = $3 WHERE tenant_id = $1 AND provider_id = $2"))
@@ -875,20 +903,26 @@ impl Store for SqlStore {
         tx.commit().await
     }
 
-    async fn messages(&self, tenant: TenantId, contact: ContactId) -> Result<Vec<ChannelMessage>, StoreError> {
+    async fn messages_after(
+        &self,
+        tenant: TenantId,
+        contact: ContactId,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<ChannelMessage>, StoreError> {
         let mut tx = self.begin(Some(tenant), false).await?;
-        let rows = sqlx::query(
-            &self.sql("SELECT body FROM messages WHERE tenant_id = $1 AND contact_id = $2 ORDER BY at, id"),
-        )
+        let rows = sqlx::query(&self.sql(
+            "SELECT body, seq FROM messages WHERE tenant_id = $1 AND contact_id = $2 AND seq > $3 ORDER BY seq LIMIT $4",
+        ))
         .bind(tenant.to_string())
         .bind(contact.to_string())
+        .bind(i64::try_from(after).unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
         .fetch_all(&mut *tx.tx)
         .await
         .map_err(backend_err)?;
         tx.commit().await?;
-        rows.iter()
-            .map(|r| serde_json::from_str(&text(r, "body")?).map_err(|e| StoreError::Corrupt(e.to_string())))
-            .collect()
+        rows.iter().map(message_row).collect()
     }
 
     async fn set_opt_out(
@@ -1154,4 +1188,12 @@ impl SqlStore {
             .map_err(backend_err)?;
         Ok(())
     }
+}
+
+/// A stored message; its number comes from the column (bodies written before numbering lack it).
+fn message_row(row: &sqlx::any::AnyRow) -> Result<ChannelMessage, StoreError> {
+    let mut m: ChannelMessage =
+        serde_json::from_str(&text(row, "body")?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    m.seq = u64::try_from(int(row, "seq")?).unwrap_or(0);
+    Ok(m)
 }

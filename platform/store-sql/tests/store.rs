@@ -367,3 +367,63 @@ async fn open_contacts_come_back_oldest_first_and_only_for_their_tenant() {
     })
     .await;
 }
+
+fn chat_message(
+    contact: switchboard_domain::ContactId,
+    client_id: &str,
+    at: i64,
+) -> switchboard_domain::ChannelMessage {
+    switchboard_domain::ChannelMessage::text(
+        format!("m-{client_id}"),
+        Some(contact),
+        switchboard_domain::Direction::Inbound,
+        client_id.into(),
+        "visitor".into(),
+        String::new(),
+        format!("text {client_id}"),
+        "received",
+        at,
+    )
+}
+
+#[tokio::test]
+async fn messages_are_numbered_per_conversation_and_a_resend_is_stored_once() {
+    on_each_backend(|store, kind| async move {
+        let (a, _) = tenant_with_owner(&store, "a@a.example").await;
+        let q = switchboard_domain::QueueId::generate();
+        let (c1, c2) = (contact(q, 1), contact(q, 2));
+        store.create_contact(a, &c1, &event("queued", 1)).await.expect("create");
+        store.create_contact(a, &c2, &event("queued", 2)).await.expect("create");
+        for (i, id) in ["a", "b", "c"].iter().enumerate() {
+            let (m, new) = store.insert_message(a, &chat_message(c1.id, id, 10 - i as i64)).await.expect("insert");
+            assert!(new);
+            assert_eq!(m.seq, i as u64 + 1, "{kind:?}: numbered in arrival order, whatever the clock says");
+        }
+        let (m, _) = store.insert_message(a, &chat_message(c2.id, "x", 5)).await.expect("insert");
+        assert_eq!(m.seq, 1, "each conversation counts on its own");
+        let (again, new) = store.insert_message(a, &chat_message(c1.id, "b", 99)).await.expect("resend");
+        assert!(!new, "same client id: stored once");
+        assert_eq!((again.seq, again.at), (2, 9), "the stored message comes back");
+        let after: Vec<u64> =
+            store.messages_after(a, c1.id, 1, 10).await.expect("after").iter().map(|m| m.seq).collect();
+        assert_eq!(after, [2, 3]);
+        assert_eq!(store.messages_after(a, c1.id, 1, 1).await.expect("page").len(), 1);
+        assert_eq!(store.messages(a, c1.id).await.expect("all").len(), 3);
+        // A message for a conversation that does not exist is refused.
+        let ghost = chat_message(switchboard_domain::ContactId::generate(), "g", 1);
+        assert!(matches!(store.insert_message(a, &ghost).await, Err(StoreError::NotFound)));
+        // Concurrent writers of one conversation get distinct consecutive numbers.
+        let writers = (0..16).map(|i| {
+            let store = store.clone();
+            let c = c2.id;
+            tokio::spawn(async move { store.insert_message(a, &chat_message(c, &format!("p{i}"), 50)).await })
+        });
+        let mut seqs: Vec<u64> = Vec::new();
+        for w in writers {
+            seqs.push(w.await.expect("join").expect("insert").0.seq);
+        }
+        seqs.sort_unstable();
+        assert_eq!(seqs, (2..18).collect::<Vec<_>>(), "{kind:?}");
+    })
+    .await;
+}

@@ -247,9 +247,14 @@ pub trait Store: Send + Sync + 'static {
 
     // --- text-channel messages ---
 
-    /// Stores a message; false (nothing written) when its provider id is already stored, so a
-    /// provider's retry or a replayed webhook is recorded once.
-    async fn insert_message(&self, tenant: TenantId, message: &ChannelMessage) -> Result<bool, StoreError>;
+    /// Stores a message, numbering it next in its conversation; the stored message and true. When
+    /// its provider id is already stored nothing is written and the stored one comes back with
+    /// false, so a provider's retry, a replayed webhook or a client's resend is recorded once.
+    async fn insert_message(
+        &self,
+        tenant: TenantId,
+        message: &ChannelMessage,
+    ) -> Result<(ChannelMessage, bool), StoreError>;
     /// A message by provider id.
     async fn message_by_provider_id(
         &self,
@@ -259,7 +264,17 @@ pub trait Store: Send + Sync + 'static {
     /// Updates a message's status by provider id. NotFound if unknown.
     async fn set_message_status(&self, tenant: TenantId, provider_id: &str, status: &str) -> Result<(), StoreError>;
     /// A conversation's messages, oldest first.
-    async fn messages(&self, tenant: TenantId, contact: ContactId) -> Result<Vec<ChannelMessage>, StoreError>;
+    async fn messages(&self, tenant: TenantId, contact: ContactId) -> Result<Vec<ChannelMessage>, StoreError> {
+        self.messages_after(tenant, contact, 0, u32::MAX).await
+    }
+    /// At most `limit` messages of a conversation numbered after `after`, in order (resuming).
+    async fn messages_after(
+        &self,
+        tenant: TenantId,
+        contact: ContactId,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<ChannelMessage>, StoreError>;
     /// Records (true) or lifts (false) an SMS opt-out for a pair of numbers.
     async fn set_opt_out(
         &self,

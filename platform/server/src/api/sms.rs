@@ -2,14 +2,14 @@
 //! contacts of the unified queues, carrier keywords; and the provider settings and transcripts.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use switchboard_api_types as wire;
 use switchboard_channels::sms::{self, Keyword};
 use switchboard_domain::{
-    Channel, ChannelEndpoint, ChannelMessage, Contact, ContactId, ContactState, Direction, Queue, SmsProvider,
+    Channel, ChannelEndpoint, ChannelMessage, Contact, ContactId, ContactState, Direction, Queue, SmsProvider, TenantId,
 };
 use switchboard_store::{DocKind, Document, SMS_PROVIDER_ID, Store};
 
@@ -20,9 +20,46 @@ use crate::error::{ApiError, Problems};
 
 /// The path providers POST incoming messages to.
 pub const INBOUND_PATH: &str = "/webhooks/sms/twilio";
+/// The path providers POST delivery status to.
+pub const STATUS_PATH: &str = "/webhooks/sms/twilio/status";
 
 fn inbound_url(state: &AppState) -> String {
     format!("{}{INBOUND_PATH}", state.public_url.trim_end_matches('/'))
+}
+
+fn status_url(state: &AppState) -> String {
+    format!("{}{STATUS_PATH}", state.public_url.trim_end_matches('/'))
+}
+
+/// Parses a provider form and checks its signature against the tenant owning `our_number_param`.
+async fn signed_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+    our_number_param: &str,
+    url: &str,
+) -> Result<(switchboard_domain::TenantId, ChannelEndpoint, Vec<(String, String)>), ApiError> {
+    let params: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(body).map_err(|e| ApiError::BadRequest(format!("form body expected: {e}")))?;
+    let ours = params
+        .iter()
+        .find(|(n, _)| n == our_number_param)
+        .map(|(_, v)| v.clone())
+        .ok_or_else(|| ApiError::BadRequest(format!("{our_number_param} is required")))?;
+    let store: &dyn Store = &*state.store;
+    let (tenant, doc) =
+        store.find_by_global_key(DocKind::Endpoint, &format!("sms_number:{ours}")).await?.ok_or(ApiError::NotFound)?;
+    let endpoint = ChannelEndpoint::from_stored(&doc)?;
+    let provider = store
+        .get::<SmsProvider>(tenant, SMS_PROVIDER_ID)
+        .await?
+        .ok_or(ApiError::Forbidden("no SMS provider configured for this number"))?;
+    let signature = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !sms::verify(&provider.auth_token, url, &params, signature) {
+        tracing::warn!(%tenant, "SMS webhook with a bad signature refused");
+        return Err(ApiError::Forbidden("bad signature"));
+    }
+    Ok((tenant, endpoint, params))
 }
 
 fn twiml(reply: Option<&str>) -> Response {
@@ -38,43 +75,30 @@ fn twiml(reply: Option<&str>) -> Response {
 
 /// `POST /webhooks/sms/twilio`: a customer's text message.
 pub async fn inbound(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let params: Vec<(String, String)> =
-        serde_urlencoded::from_bytes(&body).map_err(|e| ApiError::BadRequest(format!("form body expected: {e}")))?;
+    let (tenant, endpoint, params) = signed_form(&state, &headers, &body, "To", &inbound_url(&state)).await?;
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let (Some(to), Some(from), Some(sid)) = (get("To"), get("From"), get("MessageSid")) else {
         return Err(ApiError::BadRequest("To, From and MessageSid are required".into()));
     };
     let text = get("Body").unwrap_or_default();
     let store: &dyn Store = &*state.store;
-    let (tenant, doc) =
-        store.find_by_global_key(DocKind::Endpoint, &format!("sms_number:{to}")).await?.ok_or(ApiError::NotFound)?;
-    let endpoint = ChannelEndpoint::from_stored(&doc)?;
-    let provider = store
-        .get::<SmsProvider>(tenant, SMS_PROVIDER_ID)
-        .await?
-        .ok_or(ApiError::Forbidden("no SMS provider configured for this number"))?;
-    let signature = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !sms::verify(&provider.auth_token, &inbound_url(&state), &params, signature) {
-        tracing::warn!(%tenant, "SMS webhook with a bad signature refused");
-        return Err(ApiError::Forbidden("bad signature"));
-    }
     // A provider retry or a replayed request: already recorded, answered the same way.
     if store.message_by_provider_id(tenant, &sid).await?.is_some() {
         return Ok(twiml(None));
     }
     let now = now_ms();
-    let mut message = ChannelMessage {
-        id: uuid::Uuid::now_v7().to_string(),
-        contact_id: None,
-        direction: Direction::Inbound,
-        provider_id: sid,
-        from: from.clone(),
-        to: to.clone(),
-        segments: sms::segments(&text).count as u32,
-        body: text.clone(),
-        status: "received".into(),
-        at: now,
-    };
+    let mut message = ChannelMessage::text(
+        uuid::Uuid::now_v7().to_string(),
+        None,
+        Direction::Inbound,
+        sid,
+        from.clone(),
+        to.clone(),
+        text.clone(),
+        "received",
+        now,
+    );
+    message.segments = sms::segments(&text).count as u32;
     let tenant_name = store.tenant(tenant).await?.map(|t| t.name).unwrap_or_default();
     let reply = match sms::keyword(&text) {
         Some(Keyword::OptOut) => {
@@ -125,42 +149,71 @@ pub async fn inbound(State(state): State<AppState>, headers: HeaderMap, body: By
         }
     };
     message.contact_id = Some(contact.id);
-    store.insert_message(tenant, &message).await?;
-    if let Some(agent) = contact.agent_id {
-        let topic =
-            format!("{}.agent.{}.message", crate::routing::tenant_topic(tenant), crate::routing::agent_word(agent));
-        let body = serde_json::json!({"type": "message", "contact_id": contact.id, "message": view(&message)});
-        let _ = state.bus.publish(switchboard_bus::Message::new(topic, body.to_string())).await;
-    }
+    crate::conversation::append(&state, tenant, &contact, &message).await?;
     Ok(twiml(None))
 }
 
-fn view(m: &ChannelMessage) -> wire::MessageView {
-    wire::MessageView {
-        id: m.id.clone(),
-        direction: match m.direction {
-            Direction::Inbound => "inbound".into(),
-            Direction::Outbound => "outbound".into(),
-        },
-        from: m.from.clone(),
-        to: m.to.clone(),
-        body: m.body.clone(),
-        status: m.status.clone(),
-        segments: m.segments,
-        at: m.at,
-    }
+/// `POST /webhooks/sms/twilio/status`: the provider reports delivery of one of our messages.
+pub async fn status(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, ApiError> {
+    // Status callbacks are about messages we sent: our number is `From`.
+    let (tenant, _, params) = signed_form(&state, &headers, &body, "From", &status_url(&state)).await?;
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let (Some(sid), Some(status)) = (get("MessageSid"), get("MessageStatus")) else {
+        return Err(ApiError::BadRequest("MessageSid and MessageStatus are required".into()));
+    };
+    let mut p = Problems::default();
+    let status = p.text("MessageStatus", &status, 1, 32);
+    p.finish()?;
+    state.store.set_message_status(tenant, &sid, &status).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /api/v1/contacts/{id}/messages`: the conversation.
-pub async fn transcript(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Path(id): Path<String>,
-) -> Result<Json<wire::MessageList>, ApiError> {
-    let id: ContactId = id.parse().map_err(|_| ApiError::NotFound)?;
-    state.store.contact(p.tenant_id, id).await?.ok_or(ApiError::NotFound)?;
-    let messages = state.store.messages(p.tenant_id, id).await?;
-    Ok(Json(wire::MessageList { items: messages.iter().map(view).collect() }))
+/// Sends an agent's text to the customer of an SMS conversation through the tenant's provider;
+/// the message to append (nothing is stored when the provider refuses).
+pub async fn send(
+    state: &AppState,
+    tenant: TenantId,
+    contact: &Contact,
+    text: &str,
+) -> Result<ChannelMessage, ApiError> {
+    let store: &dyn Store = &*state.store;
+    let (Some(ours), Some(theirs)) = (contact.attributes.get("to").cloned(), contact.customer.clone()) else {
+        return Err(ApiError::Internal("SMS contact without numbers".into()));
+    };
+    if store.is_opted_out(tenant, &ours, &theirs).await? {
+        return Err(ApiError::Conflict("the customer opted out (STOP); they can opt in again with START".into()));
+    }
+    let provider = store
+        .get::<SmsProvider>(tenant, SMS_PROVIDER_ID)
+        .await?
+        .ok_or(ApiError::Conflict("no SMS provider configured".into()))?;
+    let sender = sms::TwilioRest::new(&provider.base_url, &provider.account_sid, &provider.auth_token);
+    let outbound = sms::OutboundSms {
+        from: ours.clone(),
+        to: theirs.clone(),
+        body: text.to_owned(),
+        status_callback: Some(status_url(state)),
+    };
+    let sent = match sms::SmsSender::send(&sender, &outbound).await {
+        Ok(s) => s,
+        Err(sms::SmsError::Refused { message, .. }) => {
+            return Err(ApiError::Conflict(format!("the SMS provider refused the message: {message}")));
+        }
+        Err(e @ sms::SmsError::Unavailable(_)) => return Err(ApiError::Unavailable(e.to_string())),
+    };
+    let mut message = ChannelMessage::text(
+        uuid::Uuid::now_v7().to_string(),
+        Some(contact.id),
+        Direction::Outbound,
+        sent.provider_id,
+        ours,
+        theirs,
+        text.to_owned(),
+        &sent.status,
+        now_ms(),
+    );
+    message.segments = sms::segments(text).count as u32;
+    Ok(message)
 }
 
 fn provider_view(state: &AppState, p: &SmsProvider) -> wire::SmsProviderView {
