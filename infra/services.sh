@@ -3,6 +3,7 @@
 # need, on loopback only. Idempotent: run it as often as you like.
 #
 #   infra/services.sh start              install if missing, start, provision roles and users
+#   infra/services.sh tools              install the test peers swaks and aiosmtpd (also done by start)
 #   infra/services.sh env                print the test environment (eval "$(infra/services.sh env)")
 #   infra/services.sh stop               stop both
 #   infra/services.sh restart-rabbitmq   restart the broker and wait for it (fault tests)
@@ -25,6 +26,13 @@ need() { # need <command> <debian package>
   fi
   log "installing $2"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null || die "apt-get install $2 failed"
+}
+
+# Test peers that are programs rather than servers: swaks (SMTP client), aiosmtpd (SMTP sink).
+install_tools() {
+  need swaks swaks
+  # Debian's interpreter, not whichever python3 is first on PATH: that is where apt installs.
+  /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need __none__ python3-aiosmtpd
 }
 
 pg_version() { ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n 1; }
@@ -93,7 +101,8 @@ ENV
 }
 
 case "${1:-}" in
-  start) start_postgres; start_rabbitmq ;;
+  start) install_tools; start_postgres; start_rabbitmq ;;
+  tools) install_tools ;;
   start-postgres) start_postgres ;;
   start-rabbitmq) start_rabbitmq ;;
   env) print_env ;;

@@ -1,8 +1,6 @@
 //! Channel protocol logic. Each channel's adapters (webhook handlers, provider clients,
-//! listeners) build on the pure pieces here.
-//!
-//! Status: the SMS rules (what a carrier counts, which keywords it requires us to honour, how a
-//! Twilio-compatible provider signs its webhooks) exist and are tested; the SMS, chat and e-mail
-//! adapters that use them are the work of the channels issue.
+//! listeners) build on the pure pieces here: SMS rules and the provider client, the receiving SMTP
+//! session and MIME reading for e-mail, and the web chat visitor protocol.
 
+pub mod email;
 pub mod sms;

@@ -104,6 +104,34 @@ pub struct Contact {
     pub thread_key: Option<String>,
 }
 
+impl Contact {
+    /// A new contact waiting in a queue, with the queue's priority, no extra skills.
+    pub fn queued(
+        channel: Channel,
+        queue_id: QueueId,
+        priority: u8,
+        customer: Option<String>,
+        now: UnixMillis,
+    ) -> Self {
+        Self {
+            id: ContactId::generate(),
+            channel,
+            queue_id,
+            state: ContactState::Queued,
+            priority,
+            skills: Vec::new(),
+            customer,
+            attributes: BTreeMap::new(),
+            agent_id: None,
+            enqueued_at: now,
+            updated_at: now,
+            disposition: None,
+            notes: None,
+            thread_key: None,
+        }
+    }
+}
+
 /// One step of a contact's life, persisted in order.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ContactEvent {

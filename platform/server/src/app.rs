@@ -35,6 +35,10 @@ pub struct AppState {
     pub routing: crate::routing::Routing,
     /// The address people and providers reach this deployment at.
     pub public_url: String,
+    /// Files: attachments (local folder embedded; any object_store backend distributed).
+    pub objects: Arc<dyn object_store::ObjectStore>,
+    /// Outgoing e-mail.
+    pub relay: crate::email::Relay,
 }
 
 impl std::fmt::Debug for AppState {

@@ -43,6 +43,28 @@ pub struct Config {
     /// Deliver webhooks to loopback and private addresses too. Dangerous: tenants could reach
     /// internal services (SSRF). Only for tests and single-tenant installations.
     pub danger_allow_private_webhook_targets: bool,
+    /// SMTP listen address for the tenants' inbound e-mail addresses; empty turns the listener off.
+    pub smtp_addr: Option<SocketAddr>,
+    /// Name the SMTP listener greets with and puts in Message-IDs it makes.
+    pub smtp_hostname: String,
+    /// PEM certificate chain for STARTTLS (with `smtp_tls_key`); without it STARTTLS is not offered.
+    pub smtp_tls_cert: Option<PathBuf>,
+    /// PEM private key for STARTTLS.
+    pub smtp_tls_key: Option<PathBuf>,
+    /// Largest e-mail accepted, in bytes.
+    pub smtp_max_message_bytes: usize,
+    /// Recipients per e-mail.
+    pub smtp_max_recipients: usize,
+    /// Longest an SMTP client may stay silent, in seconds.
+    pub smtp_idle_secs: u64,
+    /// Longest one SMTP session may last, in seconds.
+    pub smtp_session_secs: u64,
+    /// Relay for outgoing e-mail (agents' replies, transcripts), e.g. `smtp://127.0.0.1:25`,
+    /// `smtp://user:pass@relay.example:587?tls=required` or `smtps://relay.example`. Empty: no
+    /// outgoing e-mail (replies are refused with a clear error).
+    pub smtp_relay_url: Option<String>,
+    /// Folder for attachments and other files; empty means `data_dir/objects`.
+    pub objects_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -63,6 +85,16 @@ impl Default for Config {
             webhook_retry_base_ms: 10_000,
             webhook_max_attempts: 8,
             danger_allow_private_webhook_targets: false,
+            smtp_addr: Some(SocketAddr::from(([0, 0, 0, 0], 2525))),
+            smtp_hostname: "localhost".into(),
+            smtp_tls_cert: None,
+            smtp_tls_key: None,
+            smtp_max_message_bytes: 25 * 1024 * 1024,
+            smtp_max_recipients: 50,
+            smtp_idle_secs: 60,
+            smtp_session_secs: 600,
+            smtp_relay_url: None,
+            objects_dir: None,
         }
     }
 }
@@ -100,6 +132,12 @@ pub struct Overrides {
     /// Log filter [default: info].
     #[arg(long, env = "SWITCHBOARD_LOG", global = true)]
     pub log: Option<String>,
+    /// SMTP listen address for inbound e-mail [default: 0.0.0.0:2525].
+    #[arg(long, env = "SWITCHBOARD_SMTP_ADDR", global = true)]
+    pub smtp_addr: Option<SocketAddr>,
+    /// Relay for outgoing e-mail (smtp://host:port, smtps://...) [default: none].
+    #[arg(long, env = "SWITCHBOARD_SMTP_RELAY_URL", global = true, hide_env_values = true)]
+    pub smtp_relay_url: Option<String>,
 }
 
 /// A configuration that cannot be used.
@@ -145,7 +183,10 @@ impl Config {
             ($($f:ident),*) => { $( if let Some(v) = &o.$f { c.$f = (!v.is_empty()).then(|| v.clone()); } )* };
         }
         set!(http_addr, data_dir, public_url, log);
-        set_opt!(database_url, database_owner_url, database_app_role, amqp_url, jwt_secret);
+        set_opt!(database_url, database_owner_url, database_app_role, amqp_url, jwt_secret, smtp_relay_url);
+        if let Some(a) = o.smtp_addr {
+            c.smtp_addr = Some(a);
+        }
         c.validate()?;
         Ok(c)
     }
@@ -184,7 +225,32 @@ impl Config {
         {
             return Err(ConfigError::Invalid { key: "amqp_url", message: "must be amqp://... or amqps://...".into() });
         }
+        if let Some(url) = &self.smtp_relay_url
+            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+        {
+            return Err(ConfigError::Invalid {
+                key: "smtp_relay_url",
+                message: "must be smtp://... or smtps://...".into(),
+            });
+        }
+        if self.smtp_tls_cert.is_some() != self.smtp_tls_key.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "smtp_tls_cert",
+                message: "smtp_tls_cert and smtp_tls_key go together".into(),
+            });
+        }
+        if self.smtp_max_message_bytes < 1024 || self.smtp_max_recipients == 0 {
+            return Err(ConfigError::Invalid {
+                key: "smtp_max_message_bytes",
+                message: "at least 1024 bytes and one recipient".into(),
+            });
+        }
         Ok(())
+    }
+
+    /// The folder for attachments and other files.
+    pub fn objects_dir(&self) -> PathBuf {
+        self.objects_dir.clone().unwrap_or_else(|| self.data_dir.join("objects"))
     }
 
     /// The database URL in force.
@@ -199,6 +265,12 @@ impl Config {
         let mut shown = self.clone();
         if shown.jwt_secret.is_some() {
             shown.jwt_secret = Some("********".into());
+        }
+        if let Some(url) = &shown.smtp_relay_url
+            && let Some((scheme, rest)) = url.split_once("://")
+            && let Some((_, host)) = rest.rsplit_once('@')
+        {
+            shown.smtp_relay_url = Some(format!("{scheme}://********@{host}"));
         }
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}"))
     }

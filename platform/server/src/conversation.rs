@@ -113,8 +113,8 @@ pub async fn send_reply(
     let contact = writable(state, p, id).await?;
     let mut problems = Problems::default();
     let max = if contact.channel == Channel::Sms { 1600 } else { 100_000 };
-    let body = problems.text("body", &req.body, 1, max);
-    let html = req.html.as_deref().map(|h| problems.text("html", h, 1, 500_000));
+    let body = problems.multiline("body", &req.body, 1, max);
+    let html = req.html.as_deref().map(|h| problems.multiline("html", h, 1, 500_000));
     if html.is_some() && contact.channel != Channel::Email {
         problems.add("html", "unsupported", "only e-mail replies have an HTML part");
     }
@@ -122,7 +122,7 @@ pub async fn send_reply(
     let tenant = p.tenant_id;
     let mut message = match contact.channel {
         Channel::Sms => crate::api::sms::send(state, tenant, &contact, &body).await?,
-        Channel::Email => return Err(ApiError::Conflict("e-mail replies are not available yet".into())),
+        Channel::Email => crate::email::send_reply(state, tenant, &contact, &body, html.as_deref()).await?,
         Channel::Chat => ChannelMessage::text(
             uuid::Uuid::now_v7().to_string(),
             Some(id),

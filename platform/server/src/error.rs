@@ -149,6 +149,15 @@ impl Problems {
 
     /// A trimmed text field of `min..=max` characters.
     pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) -> String {
+        self.checked_text(field, value, min, max, false)
+    }
+
+    /// Like [`Problems::text`] for message bodies: line breaks and tabs are allowed.
+    pub fn multiline(&mut self, field: &str, value: &str, min: usize, max: usize) -> String {
+        self.checked_text(field, value, min, max, true)
+    }
+
+    fn checked_text(&mut self, field: &str, value: &str, min: usize, max: usize, lines: bool) -> String {
         let v = value.trim();
         let n = v.chars().count();
         if n < min {
@@ -159,7 +168,7 @@ impl Problems {
             );
         } else if n > max {
             self.add(field, "too_long", format!("must be at most {max} characters"));
-        } else if v.chars().any(char::is_control) {
+        } else if v.chars().any(|c| c.is_control() && !(lines && matches!(c, '\n' | '\r' | '\t'))) {
             self.add(field, "invalid", "must not contain control characters");
         }
         v.to_owned()

@@ -8,6 +8,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod conversation;
+pub mod email;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
@@ -87,7 +88,14 @@ fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> 
 }
 
 /// The app state over given backends (tests build it this way too).
-pub fn state(store: Arc<dyn Store>, bus: Arc<dyn Bus>, secret: &[u8], config: &Config) -> AppState {
+pub fn state(
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    secret: &[u8],
+    config: &Config,
+    objects: Arc<dyn object_store::ObjectStore>,
+    relay: email::Relay,
+) -> AppState {
     let metrics = Arc::new(Metrics::new(store.backend(), bus.backend()));
     let routing = routing::Routing::new(store.clone(), bus.clone());
     AppState {
@@ -103,7 +111,18 @@ pub fn state(store: Arc<dyn Store>, bus: Arc<dyn Bus>, secret: &[u8], config: &C
         metrics,
         throttle: Arc::default(),
         max_body_bytes: config.max_body_bytes,
+        objects,
+        relay,
     }
+}
+
+/// The object store of a configuration: a local folder (created if missing).
+pub fn open_objects(config: &Config) -> anyhow::Result<Arc<dyn object_store::ObjectStore>> {
+    let dir = config.objects_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let local = object_store::local::LocalFileSystem::new_with_prefix(&dir)
+        .with_context(|| format!("opening {}", dir.display()))?;
+    Ok(Arc::new(local))
 }
 
 /// Starts the webhook delivery worker.
@@ -129,10 +148,16 @@ pub async fn serve(
     let store = open_store(&config).await?;
     let bus = open_bus(&config).await?;
     let secret = jwt_secret(&config)?;
-    let state = state(store.clone(), bus, &secret, &config);
+    let objects = open_objects(&config)?;
+    let relay = email::Relay::new(config.smtp_relay_url.as_deref()).context("smtp_relay_url")?;
+    let state = state(store.clone(), bus, &secret, &config, objects, relay);
     // Waiting contacts' timers (overflow, offer deadlines) run again right after a restart.
     state.routing.warm().await;
     start_webhooks(&state, &config).await?;
+    if let Some(addr) = config.smtp_addr {
+        let settings = email::listener::SmtpSettings::from_config(&config)?;
+        email::listener::start(state.clone(), addr, settings).await?;
+    }
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("binding HTTP on {}", config.http_addr))?;

@@ -46,9 +46,11 @@ fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
 #[tokio::test]
 async fn the_binary_starts_serves_and_stops_gracefully() {
     let port = free_port();
+    let smtp_port = free_port();
     let dir = temp_dir("run");
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .env("SWITCHBOARD_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("SWITCHBOARD_SMTP_ADDR", format!("127.0.0.1:{smtp_port}"))
         .env("SWITCHBOARD_DATA_DIR", &dir)
         .env_remove("SWITCHBOARD_DATABASE_URL")
         .env_remove("SWITCHBOARD_AMQP_URL")
@@ -68,6 +70,12 @@ async fn the_binary_starts_serves_and_stops_gracefully() {
     assert_eq!(signup.status(), 201);
     assert!(dir.join("switchboard.db").exists(), "SQLite file in the data folder");
     assert!(dir.join("jwt.secret").exists(), "token secret kept in the data folder");
+    assert!(dir.join("objects").is_dir(), "attachments folder in the data folder");
+    // The SMTP listener for inbound e-mail runs in the same process.
+    let mut smtp = std::net::TcpStream::connect(("127.0.0.1", smtp_port)).expect("SMTP listener");
+    let mut greeting = [0u8; 64];
+    let n = std::io::Read::read(&mut smtp, &mut greeting).expect("greeting");
+    assert!(greeting[..n].starts_with(b"220 "), "{}", String::from_utf8_lossy(&greeting[..n]));
 
     // SIGTERM: the process drains and exits 0.
     let status = terminate(&mut child);
@@ -89,6 +97,7 @@ async fn platform_replicas_share_postgresql_and_rabbitmq() {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .arg("platform")
             .env("SWITCHBOARD_HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .env("SWITCHBOARD_SMTP_ADDR", "127.0.0.1:0")
             .env("SWITCHBOARD_DATA_DIR", &dir)
             .env("SWITCHBOARD_DATABASE_URL", &db.app_url)
             .env("SWITCHBOARD_DATABASE_OWNER_URL", &db.owner_url)
@@ -158,6 +167,8 @@ fn help_documents_every_setting_with_its_environment_variable() {
         "SWITCHBOARD_DATABASE_URL",
         "SWITCHBOARD_AMQP_URL",
         "SWITCHBOARD_JWT_SECRET",
+        "SWITCHBOARD_SMTP_ADDR",
+        "SWITCHBOARD_SMTP_RELAY_URL",
     ] {
         assert!(help.contains(var), "--help does not mention {var}:\n{help}");
     }

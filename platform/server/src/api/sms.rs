@@ -8,9 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use switchboard_api_types as wire;
 use switchboard_channels::sms::{self, Keyword};
-use switchboard_domain::{
-    Channel, ChannelEndpoint, ChannelMessage, Contact, ContactId, ContactState, Direction, Queue, SmsProvider, TenantId,
-};
+use switchboard_domain::{Channel, ChannelEndpoint, ChannelMessage, Contact, Direction, Queue, SmsProvider, TenantId};
 use switchboard_store::{DocKind, Document, SMS_PROVIDER_ID, Store};
 
 use super::ApiJson;
@@ -128,22 +126,9 @@ pub async fn inbound(State(state): State<AppState>, headers: HeaderMap, body: By
         None => {
             let queue_id = endpoint.queue_id.ok_or(ApiError::Conflict("this SMS number has no queue".into()))?;
             let queue = store.get::<Queue>(tenant, &queue_id.to_string()).await?.ok_or(ApiError::NotFound)?;
-            let c = Contact {
-                id: ContactId::generate(),
-                channel: Channel::Sms,
-                queue_id,
-                state: ContactState::Queued,
-                priority: queue.priority,
-                skills: Vec::new(),
-                customer: Some(from.clone()),
-                attributes: [("to".to_owned(), to.clone())].into_iter().collect(),
-                agent_id: None,
-                enqueued_at: now,
-                updated_at: now,
-                disposition: None,
-                notes: None,
-                thread_key: Some(thread),
-            };
+            let mut c = Contact::queued(Channel::Sms, queue_id, queue.priority, Some(from.clone()), now);
+            c.attributes.insert("to".to_owned(), to.clone());
+            c.thread_key = Some(thread);
             state.routing.enqueue(tenant, &c).await?;
             c
         }

@@ -40,8 +40,33 @@ impl TestApp {
     pub async fn new(kind: DbKind) -> Option<Self> {
         let db = TestDb::new(kind).await?;
         let bus = InProcessBus::new();
-        let state = switchboard_server::state(db.store().await, Arc::new(bus.clone()), SECRET, &Config::default());
+        let state = switchboard_server::state(
+            db.store().await,
+            Arc::new(bus.clone()),
+            SECRET,
+            &Config::default(),
+            Arc::new(object_store::memory::InMemory::new()),
+            switchboard_server::email::Relay::new(None).expect("no relay"),
+        );
         Some(Self { router: app(state.clone()), state, kind, bus, db })
+    }
+
+    /// Sends outgoing e-mail through `url` from now on.
+    pub fn set_relay(&mut self, url: &str) {
+        self.state.relay = switchboard_server::email::Relay::new(Some(url)).expect("relay URL");
+        self.router = app(self.state.clone());
+    }
+
+    /// Waits until a contact reaches `want` (routing runs behind the bus).
+    pub async fn wait_state(&self, token: &str, id: &str, want: &str) -> bool {
+        for _ in 0..150 {
+            let (_, c) = self.call("GET", &format!("/api/v1/contacts/{id}"), Some(token), None).await;
+            if c["state"] == want {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        false
     }
 
     pub async fn cleanup(self) {
@@ -148,4 +173,23 @@ pub fn fields(body: &Value) -> Vec<String> {
         .as_array()
         .map(|a| a.iter().filter_map(|f| f["field"].as_str().map(str::to_owned)).collect())
         .unwrap_or_default()
+}
+
+/// Whether a test peer program is installed; absent, the test is skipped loudly, except in CI
+/// (CI=true), where it must be there (`infra/services.sh tools` installs it).
+pub fn have_tool(program: &str, probe: &[&str]) -> bool {
+    let ok = std::process::Command::new(program)
+        .args(probe)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{program} is required in CI: run infra/services.sh tools"
+        );
+        eprintln!("\n!!! SKIPPED: {program} is not installed (infra/services.sh tools installs it) !!!\n");
+    }
+    ok
 }
