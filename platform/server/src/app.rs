@@ -54,9 +54,36 @@ pub fn app(state: AppState) -> Router {
     routes::router(state, routes::table())
         .route_layer(middleware::from_fn_with_state(metrics, track))
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(chat_cors))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), tenant = tracing::field::Empty)
         }))
+}
+
+/// The chat widget calls `/chat/v1/*` from the tenant's own site. Browsers may make those
+/// cross-origin requests; whether an origin may use a widget is checked by the handlers against
+/// the widget's allowed origins, so the answer names the asking origin (no credentials).
+async fn chat_cors(req: Request, next: Next) -> Response {
+    use axum::http::{HeaderValue, Method, StatusCode, header};
+    use axum::response::IntoResponse;
+    if !req.uri().path().starts_with("/chat/v1/") {
+        return next.run(req).await;
+    }
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let mut response =
+        if req.method() == Method::OPTIONS { StatusCode::NO_CONTENT.into_response() } else { next.run(req).await };
+    if let Some(o) = origin {
+        let h = response.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type, x-filename"),
+        );
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    }
+    response
 }
 
 async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {

@@ -67,12 +67,39 @@ pub struct Claims {
     pub exp: u64,
 }
 
+/// What a chat visitor's token says: one conversation of one widget, nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VisitorClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Audience: visitor tokens are never access tokens and the other way round.
+    pub aud: String,
+    /// Visitor id.
+    pub sub: String,
+    /// Tenant.
+    pub tid: String,
+    /// The widget (endpoint) id.
+    pub wid: String,
+    /// The conversation (contact) id.
+    pub cid: String,
+    /// Issued at, seconds.
+    pub iat: u64,
+    /// Expires, seconds.
+    pub exp: u64,
+}
+
+/// Audience of visitor tokens.
+const VISITOR_AUDIENCE: &str = "switchboard-visitor";
+/// How long a visitor may resume a conversation.
+const VISITOR_TTL_SECS: u64 = 24 * 3600;
+
 /// Signing keys and lifetimes.
 #[derive(Clone)]
 pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    visitor_validation: Validation,
     /// Access token lifetime.
     pub access_ttl: Duration,
     /// Refresh token lifetime.
@@ -96,10 +123,13 @@ impl TokenKeys {
         validation.set_required_spec_claims(&["exp", "iat", "aud", "iss", "sub"]);
         validation.leeway = LEEWAY_SECS;
         validation.validate_exp = true;
+        let mut visitor_validation = validation.clone();
+        visitor_validation.set_audience(&[VISITOR_AUDIENCE]);
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            visitor_validation,
             access_ttl,
             refresh_ttl,
         }
@@ -136,6 +166,41 @@ impl TokenKeys {
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|d| d.claims)
             .map_err(|_| ApiError::Unauthorized("invalid or expired token"))
+    }
+}
+
+impl TokenKeys {
+    /// Signs a visitor token for one conversation.
+    pub fn issue_visitor(
+        &self,
+        tenant: TenantId,
+        widget: &str,
+        contact: &str,
+        visitor: &str,
+    ) -> Result<String, ApiError> {
+        let now = (now_ms() / 1000) as u64;
+        let claims = VisitorClaims {
+            iss: ISSUER.into(),
+            aud: VISITOR_AUDIENCE.into(),
+            sub: visitor.into(),
+            tid: tenant.to_string(),
+            wid: widget.into(),
+            cid: contact.into(),
+            iat: now,
+            exp: now + VISITOR_TTL_SECS,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| ApiError::Internal(format!("signing token: {e}")))
+    }
+
+    /// Verifies a visitor token.
+    pub fn verify_visitor(&self, token: &str) -> Result<VisitorClaims, ApiError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(ApiError::Unauthorized("token too large"));
+        }
+        jsonwebtoken::decode::<VisitorClaims>(token, &self.decoding, &self.visitor_validation)
+            .map(|d| d.claims)
+            .map_err(|_| ApiError::Unauthorized("invalid or expired visitor token"))
     }
 }
 

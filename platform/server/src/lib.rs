@@ -6,6 +6,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub mod conversation;
 pub mod email;

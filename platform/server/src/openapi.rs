@@ -78,6 +78,10 @@ use crate::routes::{Access, Body, Route};
         switchboard_api_types::AttachmentView,
         switchboard_api_types::MessageList,
         switchboard_api_types::MessageInput,
+        crate::chat::SessionInput,
+        crate::chat::SessionView,
+        crate::chat::OfflineMessageInput,
+        crate::chat::TranscriptInput,
     ))
 )]
 struct Components;

@@ -403,6 +403,13 @@ pub fn table() -> Vec<Route> {
         r(Method::GET, "/api/v1/channels/sms", R(Role::Admin), "channels", "The SMS provider account", N, 200, J("SmsProviderView"), get(api::sms::read_provider)),
         r(Method::PUT, "/api/v1/channels/sms", R(Role::Admin), "channels", "Set the SMS provider account", J("SmsProviderInput"), 200, J("SmsProviderView"), put(api::sms::write_provider)),
         r(Method::GET, "/api/v1/contacts/{id}/messages", R(Role::Agent), "contacts", "A conversation's messages", N, 200, J("MessageList"), get(crate::conversation::transcript)),
+        r(Method::GET, "/api/v1/contacts/{id}/attachments/{attachment_id}", R(Role::Agent), "contacts", "Download a file of a conversation", N, 200, T, get(crate::chat::agent_download)),
+        r(Method::POST, "/chat/v1/sessions", Public, "chat", "Widget: start a chat (pre-chat form); or leave_message when nobody can answer", J("SessionInput"), 201, J("SessionView"), post(crate::chat::start)),
+        r(Method::POST, "/chat/v1/offline-messages", Public, "chat", "Widget: leave a message (becomes an e-mail contact)", J("OfflineMessageInput"), 201, N, post(crate::chat::offline_message)),
+        r(Method::GET, "/chat/v1/ws", Public, "chat", "Widget: the visitor's chat WebSocket (?token=visitor token)", N, 101, N, get(crate::chat::socket::upgrade)),
+        r(Method::POST, "/chat/v1/attachments", Public, "chat", "Widget: send a file (raw body, Content-Type, X-Filename; visitor token)", N, 201, J("MessageView"), post(crate::chat::upload).layer(axum::extract::DefaultBodyLimit::max(crate::chat::MAX_ATTACHMENT_BYTES))),
+        r(Method::GET, "/chat/v1/attachments/{id}", Public, "chat", "Widget: download a file of the visitor's conversation", N, 200, T, get(crate::chat::download)),
+        r(Method::POST, "/chat/v1/transcript", Public, "chat", "Widget: e-mail the transcript to the visitor", J("TranscriptInput"), 204, N, post(crate::chat::transcript)),
         r(Method::GET, "/api/v1/supervisor/ws", R(Role::Supervisor), "stats", "Supervisor WebSocket: every event of the tenant", N, 101, N, get(api::ws::supervisor)),
     ];
     config_routes!(t, Skill, "/api/v1/skills", "/api/v1/skills/{id}", "skills", "SkillInput", "SkillView", Role::Agent);

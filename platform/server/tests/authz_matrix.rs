@@ -26,6 +26,13 @@ const PUBLIC: &[&str] = &[
     "/api/v1/auth/accept-invite",
     "/webhooks/sms/twilio",
     "/webhooks/sms/twilio/status",
+    // The chat widget's calls: a widget key plus an allowed Origin, or a visitor token.
+    "/chat/v1/sessions",
+    "/chat/v1/offline-messages",
+    "/chat/v1/ws",
+    "/chat/v1/attachments",
+    "/chat/v1/attachments/{id}",
+    "/chat/v1/transcript",
 ];
 
 struct World {
@@ -283,6 +290,36 @@ async fn authorisation_matrix_over_every_tenant_scoped_route() {
                     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
                 }
                 route.path.replace("{id}", &id)
+            } else if route.path.contains("{attachment_id}") {
+                // A file of a conversation: stored the way a channel stores one.
+                let id = fresh(&app, &w, Resource::Contact).await;
+                let tenant: switchboard_domain::TenantId = w.a.tenant_id.parse().expect("tenant");
+                let contact: switchboard_domain::ContactId = id.parse().expect("contact");
+                let file = switchboard_domain::Attachment {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    name: "a.txt".into(),
+                    content_type: "text/plain".into(),
+                    size: 2,
+                };
+                app.state
+                    .objects
+                    .put(&file.object_key(tenant).as_str().into(), b"hi".to_vec().into())
+                    .await
+                    .expect("put");
+                let mut m = switchboard_domain::ChannelMessage::text(
+                    uuid::Uuid::new_v4().to_string(),
+                    Some(contact),
+                    switchboard_domain::Direction::Inbound,
+                    uuid::Uuid::new_v4().to_string(),
+                    "v".into(),
+                    String::new(),
+                    "file".into(),
+                    "received",
+                    1,
+                );
+                m.attachments.push(file.clone());
+                app.state.store.insert_message(tenant, &m).await.expect("insert");
+                route.path.replace("{id}", &id).replace("{attachment_id}", &file.id)
             } else if method == "DELETE" && has_id {
                 route.path.replace("{id}", &fresh(&app, &w, route.resource).await)
             } else {

@@ -81,7 +81,8 @@ fn check_headers(data: &[u8]) -> Result<(), MimeError> {
     Ok(())
 }
 
-fn safe_name(raw: &str) -> String {
+/// A file name safe to store and show: no path parts or control characters.
+pub fn safe_name(raw: &str) -> String {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or(raw);
     let cleaned: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
     let cleaned = cleaned.trim().trim_start_matches('.').to_owned();

@@ -49,6 +49,23 @@ enum ClientCommand {
     Responded {
         contact_id: String,
     },
+    /// A reply in a text conversation (SMS, chat, e-mail).
+    Send {
+        contact_id: String,
+        body: String,
+        #[serde(default)]
+        html: Option<String>,
+    },
+    /// The agent is typing (chat).
+    Typing {
+        contact_id: String,
+        active: bool,
+    },
+    /// The agent has read the conversation up to `seq`.
+    Read {
+        contact_id: String,
+        seq: u64,
+    },
 }
 
 /// `GET /api/v1/agent/ws`: the agent console socket.
@@ -132,6 +149,21 @@ async fn handle(
             ClientCommand::Responded { contact_id } => {
                 let c = id(&contact_id)?;
                 Ok(state.routing.run(t, |r| Command::Responded(c, r)).await?)
+            }
+            ClientCommand::Send { contact_id, body, html } => {
+                let input = wire::MessageInput { body, html };
+                crate::conversation::send_reply(state, p, id(&contact_id)?, &input).await.map(|_| ())
+            }
+            ClientCommand::Typing { contact_id, active } => {
+                let contact = crate::conversation::writable(state, p, id(&contact_id)?).await?;
+                let body = json!({"from": "agent", "active": active});
+                crate::conversation::announce(state, t, &contact, "typing", body).await;
+                Ok(())
+            }
+            ClientCommand::Read { contact_id, seq } => {
+                let contact = crate::conversation::writable(state, p, id(&contact_id)?).await?;
+                crate::conversation::announce(state, t, &contact, "read", json!({"from": "agent", "seq": seq})).await;
+                Ok(())
             }
         }
     }

@@ -38,8 +38,8 @@ pub async fn deliver(state: &AppState, envelope: &Envelope) -> Result<(), Refusa
         // Removed since RCPT was accepted: nobody to give it to.
         let Some((tenant, endpoint)) = found else { continue };
         let span = tracing::info_span!("email", %tenant, to = %rcpt);
-        let _enter = span.enter();
-        into_conversation(state, tenant, &endpoint, rcpt, &mail).await.map_err(|e| match e {
+        let taken = tracing::Instrument::instrument(into_conversation(state, tenant, &endpoint, rcpt, &mail), span);
+        taken.await.map_err(|e| match e {
             ApiError::Conflict(m) => Refusal::Permanent(m),
             other => Refusal::Temporary(other.to_string()),
         })?;

@@ -72,6 +72,9 @@ pub async fn send_reply(
     let (Some(ours), Some(theirs)) = (contact.attributes.get("to").cloned(), contact.customer.clone()) else {
         return Err(ApiError::Internal("e-mail contact without addresses".into()));
     };
+    if ours.is_empty() {
+        return Err(ApiError::Conflict("add an inbound e-mail address (endpoint) to answer e-mail from".into()));
+    }
     let tenant_name = store.tenant(tenant).await?.map(|t| t.name);
     let history = store.messages(tenant, contact.id).await?;
     // The ids of the thread, oldest first; the reply answers the customer's latest message.

@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde_json::json;
 use switchboard_bus::{Bus, Message, Subscription};
 use switchboard_domain::{
-    AgentActivity, Contact, ContactEvent, ContactId, ContactState, CustomerId, Presence, Queue, QueueId, RoutingRules,
-    TenantId, UnixMillis, User, UserId, UserStatus,
+    AgentActivity, Channel, Contact, ContactEvent, ContactId, ContactState, CustomerId, Presence, Queue, QueueId,
+    RoutingRules, TenantId, UnixMillis, User, UserId, UserStatus,
 };
 use switchboard_routing::{
     AgentProfile, Engine, Input, NewContact, Output, QueueRouting, RestoredContact, RoutingError,
@@ -447,6 +447,11 @@ impl Shard {
             _ => None,
         }) {
             self.publish(format!("{}.agent.{}.contact", self.topic, agent_word(agent)), body.clone()).await;
+        }
+        if matches!(contact.channel, Channel::Chat | Channel::Sms | Channel::Email) {
+            // The conversation's watchers (a visitor's chat socket) see it connect and end.
+            let topic = format!("{}.conversation.{}.state", self.topic, id.as_uuid().simple());
+            self.publish(topic, body.clone()).await;
         }
         self.publish(format!("{}.contact.{kind}", self.topic), body).await;
         if state.is_terminal() {

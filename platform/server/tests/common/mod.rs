@@ -51,6 +51,14 @@ impl TestApp {
         Some(Self { router: app(state.clone()), state, kind, bus, db })
     }
 
+    /// One request; status and raw body bytes.
+    pub async fn raw(&self, req: Request<Body>) -> (StatusCode, Vec<u8>) {
+        let res = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), 64 * 1024 * 1024).await.expect("body");
+        (status, bytes.to_vec())
+    }
+
     /// Sends outgoing e-mail through `url` from now on.
     pub fn set_relay(&mut self, url: &str) {
         self.state.relay = switchboard_server::email::Relay::new(Some(url)).expect("relay URL");

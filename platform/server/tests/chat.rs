@@ -1,0 +1,302 @@
+//! Web chat through real WebSockets: widget origins, visitor tokens, resume after a dropped
+//! connection with nothing lost or repeated, typing and read receipts both ways, attachments
+//! served only to their conversation, leave-a-message and e-mailed transcripts; broken frames
+//! are refused and change nothing.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::ws::{self as agent_ws, Socket};
+use common::{Owner, TestApp, each_backend};
+use futures::SinkExt;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+const SHOP: &str = "https://shop.example";
+
+struct Widget {
+    owner: Owner,
+    key: String,
+}
+
+async fn setup(app: &TestApp) -> Widget {
+    let owner = app.signup("Acme", "owner@acme.example").await;
+    let (_, q) = app.call("POST", "/api/v1/queues", Some(&owner.token), Some(json!({"name": "chat"}))).await;
+    let (status, w) = app
+        .call(
+            "POST",
+            "/api/v1/endpoints",
+            Some(&owner.token),
+            Some(json!({"kind": "chat_widget", "name": "shop", "queue_id": q["id"], "allowed_origins": [SHOP]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{w}");
+    Widget { owner, key: w["address"].as_str().expect("widget key").to_owned() }
+}
+
+async fn post_from(app: &TestApp, origin: Option<&str>, path: &str, body: Value) -> (StatusCode, Value) {
+    let mut req = Request::post(path).header("content-type", "application/json");
+    if let Some(o) = origin {
+        req = req.header("origin", o);
+    }
+    app.send(req.body(Body::from(body.to_string())).expect("request")).await
+}
+
+async fn start(app: &TestApp, w: &Widget, extra: Value) -> (String, String) {
+    let mut body = json!({"widget_key": w.key, "name": "Vera Visitor"});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let (status, s) = post_from(app, Some(SHOP), "/chat/v1/sessions", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{s}");
+    assert_eq!(s["mode"], "chat");
+    (s["token"].as_str().expect("token").to_owned(), s["conversation_id"].as_str().expect("id").to_owned())
+}
+
+async fn visitor(addr: &str, token: &str, last_seq: u64) -> Socket {
+    let mut req = format!("ws://{addr}/chat/v1/ws?token={token}").into_client_request().expect("request");
+    req.headers_mut().insert("origin", SHOP.parse().expect("header"));
+    let (mut s, _) = tokio_tungstenite::connect_async(req).await.expect("visitor socket");
+    s.send(Message::Text(json!({"type": "resume", "last_seq": last_seq}).to_string().into())).await.expect("send");
+    let welcome = agent_ws::next_json(&mut s).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    s
+}
+
+async fn say(s: &mut Socket, client_id: &str, body: &str) -> u64 {
+    s.send(Message::Text(json!({"type": "message", "client_id": client_id, "body": body}).to_string().into()))
+        .await
+        .expect("send");
+    let ack = agent_ws::until(s, "ack", |v| v["type"] == "ack" || v["type"] == "error").await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    ack["seq"].as_u64().expect("seq")
+}
+
+async fn available(app: &TestApp, o: &Owner) {
+    let (status, _) =
+        app.call("PUT", "/api/v1/agent/presence", Some(&o.token), Some(json!({"status": "available"}))).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn only_allowed_origins_get_a_chat_and_nobody_online_means_leave_a_message() {
+    each_backend(|app| async move {
+        let w = setup(&app).await;
+        let body = json!({"widget_key": w.key});
+        let (status, s) = post_from(&app, Some(SHOP), "/chat/v1/sessions", body.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{s}");
+        assert_eq!((s["mode"].as_str(), s["reason"].as_str()), (Some("leave_message"), Some("no_agents")));
+        assert!(s.get("token").is_none());
+        available(&app, &w.owner).await;
+        assert_eq!(
+            post_from(&app, Some("https://evil.example"), "/chat/v1/sessions", body.clone()).await.0,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(post_from(&app, None, "/chat/v1/sessions", body.clone()).await.0, StatusCode::FORBIDDEN);
+        let (status, _) = post_from(&app, Some(SHOP), "/chat/v1/sessions", json!({"widget_key": "nope"})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, bad) =
+            post_from(&app, Some(SHOP), "/chat/v1/sessions", json!({"widget_key": w.key, "email": "not-mail"})).await;
+        assert_eq!((status, common::fields(&bad)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["email".to_owned()]));
+        let list = app.call("GET", "/api/v1/contacts", Some(&w.owner.token), None).await.1;
+        assert!(list["items"].as_array().expect("items").is_empty(), "refusals stored nothing");
+        let (token, id) = start(&app, &w, json!({"email": "Vera@Example.com", "fields": {"order": "4711"}})).await;
+        let (_, c) = app.call("GET", &format!("/api/v1/contacts/{id}"), Some(&w.owner.token), None).await;
+        assert_eq!((c["channel"].as_str(), c["customer"].as_str()), (Some("chat"), Some("vera@example.com")));
+        assert_eq!(c["attributes"]["field.order"], "4711");
+        // A visitor token is not an API credential.
+        assert_eq!(app.call("GET", "/api/v1/contacts", Some(&token), None).await.0, StatusCode::UNAUTHORIZED);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_chat_with_an_agent_survives_a_dropped_connection_without_loss_or_repeats() {
+    each_backend(|app| async move {
+        let w = setup(&app).await;
+        let o = w.owner.clone();
+        available(&app, &o).await;
+        let addr = agent_ws::serve(&app).await;
+        let mut agent = agent_ws::connect(&addr, &o.token).await;
+        let (token, id) = start(&app, &w, json!({})).await;
+        let mut v = visitor(&addr, &token, 0).await;
+        assert_eq!(say(&mut v, "c1", "Hello, anyone there?").await, 1);
+        let own = agent_ws::until(&mut v, "own message", |f| f["type"] == "message").await;
+        assert_eq!(
+            (own["message"]["seq"].as_u64(), own["message"]["author"].as_str()),
+            (Some(1), Some("Vera Visitor"))
+        );
+        // The agent is offered the chat, accepts, sees the message and answers.
+        agent_ws::until(&mut agent, "offer", agent_ws::is_offer).await;
+        agent_ws::command(&mut agent, json!({"type": "accept", "contact_id": id})).await;
+        agent_ws::until(&mut v, "connected", |f| f["type"] == "state" && f["state"] == "connected").await;
+        agent_ws::command(&mut agent, json!({"type": "typing", "contact_id": id, "active": true})).await;
+        let typing = agent_ws::until(&mut v, "typing", |f| f["type"] == "typing").await;
+        assert_eq!((typing["from"].as_str(), typing["active"].as_bool()), (Some("agent"), Some(true)));
+        agent_ws::command(&mut agent, json!({"type": "send", "contact_id": id, "body": "Hi Vera, how can I help?"}))
+            .await;
+        let answer = agent_ws::until(&mut v, "answer", |f| f["type"] == "message").await;
+        assert_eq!(
+            (answer["message"]["seq"].as_u64(), answer["message"]["direction"].as_str()),
+            (Some(2), Some("outbound"))
+        );
+        // Visitor typing and read receipts reach the agent.
+        v.send(Message::Text(json!({"type": "typing", "active": true}).to_string().into())).await.expect("send");
+        let t =
+            agent_ws::until(&mut agent, "visitor typing", |f| f["type"] == "typing" && f["from"] == "visitor").await;
+        assert_eq!(t["contact_id"], id.as_str());
+        v.send(Message::Text(json!({"type": "read", "seq": 2}).to_string().into())).await.expect("send");
+        let r = agent_ws::until(&mut agent, "read receipt", |f| f["type"] == "read" && f["from"] == "visitor").await;
+        assert_eq!(r["seq"], 2);
+
+        // The visitor's connection drops; the agent writes twice meanwhile.
+        drop(v);
+        for text in ["Are you still there?", "I found your order."] {
+            let path = format!("/api/v1/contacts/{id}/messages");
+            let (status, _) = app.call("POST", &path, Some(&o.token), Some(json!({"body": text}))).await;
+            assert_eq!(status, StatusCode::CREATED);
+        }
+        let mut v = visitor(&addr, &token, 2).await;
+        let mut missed: Vec<Value> = Vec::new();
+        while missed.len() < 2 {
+            missed.push(agent_ws::until(&mut v, "missed message", |f| f["type"] == "message").await);
+        }
+        let seqs: Vec<u64> = missed.iter().map(|m| m["message"]["seq"].as_u64().expect("seq")).collect();
+        assert_eq!(seqs, [3, 4], "exactly what was missed: {missed:?}");
+        // A message resent after the drop (its ack was lost) is stored once.
+        assert_eq!(say(&mut v, "c1", "Hello, anyone there?").await, 1);
+        assert_eq!(say(&mut v, "c2", "Great, thanks").await, 5);
+        let (_, list) = app.call("GET", &format!("/api/v1/contacts/{id}/messages"), Some(&o.token), None).await;
+        assert_eq!(list["items"].as_array().expect("items").len(), 5);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn frames_that_break_the_protocol_are_refused_and_change_nothing() {
+    each_backend(|app| async move {
+        let w = setup(&app).await;
+        available(&app, &w.owner).await;
+        let addr = agent_ws::serve(&app).await;
+        let (token, id) = start(&app, &w, json!({})).await;
+        // Wrong origin or a forged token: no socket.
+        let mut req = format!("ws://{addr}/chat/v1/ws?token={token}").into_client_request().expect("request");
+        req.headers_mut().insert("origin", "https://evil.example".parse().expect("header"));
+        assert!(tokio_tungstenite::connect_async(req).await.is_err());
+        let mut req = format!("ws://{addr}/chat/v1/ws?token={token}x").into_client_request().expect("request");
+        req.headers_mut().insert("origin", SHOP.parse().expect("header"));
+        assert!(tokio_tungstenite::connect_async(req).await.is_err());
+        let mut v = visitor(&addr, &token, 0).await;
+        for (frame, code) in [
+            ("not json".to_owned(), "malformed_frame"),
+            (json!({"type": "shout"}).to_string(), "malformed_frame"),
+            (json!({"type": "message", "client_id": "a b", "body": "x"}).to_string(), "invalid_frame"),
+            (json!({"type": "message", "client_id": "a", "body": "  "}).to_string(), "invalid_frame"),
+            (json!({"type": "message", "client_id": "a", "body": "x".repeat(20_000)}).to_string(), "frame_too_large"),
+            (json!({"type": "resume", "last_seq": 0}).to_string(), "invalid_frame"),
+        ] {
+            v.send(Message::Text(frame.into())).await.expect("send");
+            let e = agent_ws::until(&mut v, "error", |f| f["type"] == "error").await;
+            assert_eq!((e["type"].as_str(), e["code"].as_str()), (Some("error"), Some(code)), "{e}");
+        }
+        assert_eq!(say(&mut v, "ok", "still works").await, 1, "the socket stays usable");
+        v.send(Message::Binary(vec![1, 2, 3].into())).await.expect("send");
+        let e = agent_ws::until(&mut v, "error", |f| f["type"] == "error").await;
+        assert_eq!(e["code"], "malformed_frame");
+        let (_, list) = app.call("GET", &format!("/api/v1/contacts/{id}/messages"), Some(&w.owner.token), None).await;
+        assert_eq!(list["items"].as_array().expect("items").len(), 1, "only the valid message");
+        app
+    })
+    .await;
+}
+
+async fn upload(app: &TestApp, token: &str, content_type: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+    let req = Request::post("/chat/v1/attachments")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", content_type)
+        .header("x-filename", "../photo.png")
+        .body(Body::from(bytes))
+        .expect("request");
+    app.send(req).await
+}
+
+#[tokio::test]
+async fn attachments_are_limited_and_served_only_to_their_conversation() {
+    each_backend(|app| async move {
+        let w = setup(&app).await;
+        available(&app, &w.owner).await;
+        let (token, id) = start(&app, &w, json!({})).await;
+        let (other_token, _) = start(&app, &w, json!({})).await;
+        let png = b"\x89PNG\r\n\x1a\nfake-image".to_vec();
+        let (status, m) = upload(&app, &token, "image/png", png.clone()).await;
+        assert_eq!(status, StatusCode::CREATED, "{m}");
+        let file = &m["attachments"][0];
+        assert_eq!((file["name"].as_str(), file["size"].as_u64()), (Some("photo.png"), Some(png.len() as u64)));
+        let file_id = file["id"].as_str().expect("id");
+        let get = |t: &str| {
+            Request::get(format!("/chat/v1/attachments/{file_id}?token={t}")).body(Body::empty()).expect("request")
+        };
+        let res = app.raw(get(&token)).await;
+        assert_eq!(res.0, StatusCode::OK);
+        assert_eq!(res.1, png);
+        assert_eq!(app.raw(get(&other_token)).await.0, StatusCode::NOT_FOUND);
+        let agent = Request::get(format!("/api/v1/contacts/{id}/attachments/{file_id}"))
+            .header("authorization", format!("Bearer {}", w.owner.token))
+            .body(Body::empty())
+            .expect("request");
+        assert_eq!(app.raw(agent).await.1, png);
+        // Refused: a type outside the list, an empty file, a file over 10 MiB.
+        assert_eq!(
+            upload(&app, &token, "application/x-msdownload", b"MZ".to_vec()).await.0,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(upload(&app, &token, "image/png", Vec::new()).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+        let big = upload(&app, &token, "image/png", vec![0; 10 * 1024 * 1024 + 1]).await.0;
+        assert!(big == StatusCode::PAYLOAD_TOO_LARGE || big == StatusCode::UNPROCESSABLE_ENTITY, "{big}");
+        let (_, list) = app.call("GET", &format!("/api/v1/contacts/{id}/messages"), Some(&w.owner.token), None).await;
+        assert_eq!(list["items"].as_array().expect("items").len(), 1);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_left_message_becomes_an_email_contact() {
+    each_backend(|app| async move {
+        let w = setup(&app).await;
+        let (_, q) = app.call("GET", "/api/v1/queues", Some(&w.owner.token), None).await;
+        let queue = q["items"][0]["id"].clone();
+        app.call(
+            "POST",
+            "/api/v1/endpoints",
+            Some(&w.owner.token),
+            Some(json!({"kind": "email_address", "address": "help@acme.test", "name": "mail", "queue_id": queue})),
+        )
+        .await;
+        let body = json!({"widget_key": w.key, "name": "Otto", "email": "otto@example.com", "body": "Please call me back.\nThanks"});
+        let (status, e) = post_from(&app, Some(SHOP), "/chat/v1/offline-messages", body).await;
+        assert_eq!(status, StatusCode::CREATED, "{e}");
+        let (status, bad) = post_from(
+            &app,
+            Some(SHOP),
+            "/chat/v1/offline-messages",
+            json!({"widget_key": w.key, "name": "", "email": "x", "body": ""}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(common::fields(&bad), ["name", "email", "body"]);
+        let list = app.call("GET", "/api/v1/contacts", Some(&w.owner.token), None).await.1;
+        let items = list["items"].as_array().expect("items");
+        assert_eq!(items.len(), 1);
+        assert_eq!((items[0]["channel"].as_str(), items[0]["customer"].as_str()), (Some("email"), Some("otto@example.com")));
+        let id = items[0]["id"].as_str().expect("id");
+        let (_, m) = app.call("GET", &format!("/api/v1/contacts/{id}/messages"), Some(&w.owner.token), None).await;
+        assert_eq!(m["items"][0]["body"], "Please call me back.\nThanks");
+        app
+    })
+    .await;
+}
