@@ -131,6 +131,18 @@ pub struct AgentStatusList {
     pub items: Vec<AgentStatusView>,
 }
 
+/// `POST /api/v1/agent/contacts/{id}/transfer`: exactly one of `queue_id` and `agent_id`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferInput {
+    /// Put it back in line in this queue.
+    #[serde(default)]
+    pub queue_id: Option<String>,
+    /// Offer it to this colleague (if they decline, it waits in its queue).
+    #[serde(default)]
+    pub agent_id: Option<String>,
+}
+
 /// `POST /api/v1/agent/contacts/{id}/complete`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -9,12 +9,15 @@ use switchboard_domain::{
 
 use crate::model::{
     AgentProfile, EndReason, Input, NewContact, Output, QueueRouting, QueueStats, RestoredContact, RoutingError,
-    WithdrawReason, level,
+    TransferTarget, WithdrawReason, level,
 };
 
 const CHANNELS: [Channel; 6] = Channel::ALL;
 /// How many waiting contacts at the head of a (queue, channel) line a freed agent looks at.
 const HEAD_SCAN: usize = 16;
+/// How long an agent who transferred a contact to a queue is passed over for it.
+const TRANSFER_EXCLUSION_MS: i64 = 10 * 60 * 1000;
+
 /// Overflow hops after which a contact is ended rather than passed on again.
 const MAX_HOPS: u32 = 8;
 /// Handle time assumed until a queue has measured its own.
@@ -218,6 +221,7 @@ impl Engine {
             Input::Responded(id) => self.responded(id),
             Input::Complete { contact, wrap_up_secs } => self.complete(contact, wrap_up_secs, now),
             Input::EndWrapUp(id) => self.end_wrap_up(id, now),
+            Input::Transfer { contact, to } => self.transfer(contact, to, now),
             Input::Tick => Ok(()),
         }
     }
@@ -1042,6 +1046,66 @@ impl Engine {
         self.refresh_activity(agent);
         self.timer(until, TimerKind::WrapUpEnd, cid, epoch);
         self.emit(Output::WrapUp { contact: cid, agent, until });
+        Ok(())
+    }
+
+    /// The agent hands a connected contact to a queue or a colleague. Its old timers lapse
+    /// (`hops` and `epoch` move on); it starts a new wait in the target queue.
+    fn transfer(&mut self, cid: ContactId, to: TransferTarget, now: UnixMillis) -> Result<(), RoutingError> {
+        let c = self.contacts.get(&cid).ok_or(RoutingError::UnknownContact)?;
+        let Phase::Connected { agent: from, .. } = c.phase else { return Err(RoutingError::NotConnected) };
+        let channel = c.channel;
+        let target_queue = match to {
+            TransferTarget::Queue(q) => q,
+            TransferTarget::Agent(_) => c.queue,
+        };
+        let priority = self.queues.get(&target_queue).ok_or(RoutingError::UnknownQueue)?.cfg.priority;
+        if let TransferTarget::Agent(a) = to {
+            if a == from {
+                return Err(RoutingError::Invalid("the contact is already with this agent"));
+            }
+            let target = self.agents.get(&a).ok_or(RoutingError::UnknownAgent)?;
+            if !self.can_take(target, channel) {
+                return Err(RoutingError::Invalid("that agent cannot take this contact now"));
+            }
+        }
+        self.release(cid, from, now, false);
+        let seq = self.next_seq();
+        let vkey = now - i64::from(priority) * i64::from(self.rules.secs_per_priority_point) * 1000;
+        if let Some(c) = self.contacts.get_mut(&cid) {
+            c.queue = target_queue;
+            c.phase = Phase::Waiting;
+            c.epoch += 1;
+            c.hops += 1;
+            c.entered_queue_at = now;
+            c.vkey = vkey;
+            c.seq = seq;
+            if matches!(to, TransferTarget::Queue(_)) {
+                // Handed on on purpose: not straight back to the same desk.
+                c.excluded.insert(from, now + TRANSFER_EXCLUSION_MS);
+            }
+        }
+        let to_agent = match to {
+            TransferTarget::Agent(a) => Some(a),
+            TransferTarget::Queue(_) => None,
+        };
+        self.emit(Output::Transferred { contact: cid, from, queue: target_queue, to_agent });
+        match to_agent {
+            None => self.join_queue(cid, now),
+            Some(a) => {
+                // In line (so a declined offer leaves it waiting there), then offered directly.
+                if let Some(c) = self.contacts.get(&cid) {
+                    let (line, age) = (c.line_key(cid), c.age_key(cid));
+                    if let Some(q) = self.queues.get_mut(&target_queue) {
+                        q.waiting[ch(channel)].insert(line);
+                        q.by_age.insert(age);
+                    }
+                }
+                self.emit_queued(cid);
+                self.offer(cid, a, now);
+            }
+        }
+        self.dispatch_agent(from, now);
         Ok(())
     }
 

@@ -39,5 +39,5 @@ mod model;
 pub use engine::Engine;
 pub use model::{
     AgentProfile, EndReason, Input, NewContact, Output, QueueRouting, QueueStats, RestoredContact, RoutingError,
-    WithdrawReason,
+    TransferTarget, WithdrawReason,
 };

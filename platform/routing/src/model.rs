@@ -133,6 +133,15 @@ pub struct RestoredContact {
     pub agent: Option<UserId>,
 }
 
+/// Where a connected conversation is handed on to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferTarget {
+    /// Back in line, in this queue (the transferring agent is passed over for a while).
+    Queue(QueueId),
+    /// Offered to this agent first; if they do not take it, it waits in its queue as usual.
+    Agent(UserId),
+}
+
 /// Everything that can happen to a shard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
@@ -184,6 +193,13 @@ pub enum Input {
     },
     /// The agent finished wrap-up early.
     EndWrapUp(ContactId),
+    /// The connected agent hands the contact on.
+    Transfer {
+        /// Contact.
+        contact: ContactId,
+        /// Where to.
+        to: TransferTarget,
+    },
     /// Time passed: fire due timers.
     Tick,
 }
@@ -262,6 +278,17 @@ pub enum Output {
         /// The agent who had it.
         agent: UserId,
     },
+    /// The agent handed the contact on; it waits again (and may be offered to `to_agent`).
+    Transferred {
+        /// Contact.
+        contact: ContactId,
+        /// The agent who had it.
+        from: UserId,
+        /// The queue it waits in now.
+        queue: QueueId,
+        /// The agent it was transferred to, if any.
+        to_agent: Option<UserId>,
+    },
     /// The agent finished; wrap-up runs until `until`.
     WrapUp {
         /// Contact.
@@ -320,6 +347,7 @@ impl Output {
             | Output::OfferWithdrawn { contact, .. }
             | Output::Connected { contact, .. }
             | Output::Requeued { contact, .. }
+            | Output::Transferred { contact, .. }
             | Output::WrapUp { contact, .. }
             | Output::Done { contact }
             | Output::Abandoned { contact, .. }

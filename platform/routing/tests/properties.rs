@@ -215,7 +215,7 @@ impl Checker {
                 assert_eq!(self.offered.remove(&contact), Some(agent));
                 self.connected.insert(contact, agent);
             }
-            Output::Requeued { contact, agent } => {
+            Output::Requeued { contact, agent } | Output::Transferred { contact, from: agent, .. } => {
                 assert_eq!(self.connected.remove(&contact), Some(agent));
             }
             Output::WrapUp { contact, agent, .. } => {

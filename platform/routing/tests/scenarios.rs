@@ -5,7 +5,7 @@ use switchboard_domain::{
     RelaxStep, RoutingRules, SkillId, SkillLevel, SkillRequirement, UserId,
 };
 use switchboard_routing::{
-    AgentProfile, Engine, Input, NewContact, Output, QueueRouting, RoutingError, WithdrawReason,
+    AgentProfile, Engine, Input, NewContact, Output, QueueRouting, RoutingError, TransferTarget, WithdrawReason,
 };
 
 const S: i64 = 1000;
@@ -478,4 +478,58 @@ fn restored_contacts_keep_their_place_in_line() {
         w.serve(c);
     }
     assert_eq!(served, ids);
+}
+
+#[test]
+fn a_transfer_to_a_queue_frees_the_agent_and_the_contact_is_not_offered_back_to_them() {
+    let mut w = World::new(RoutingRules::default());
+    let sales = w.queue(QueueRouting::open(QueueId::generate()));
+    let billing = w.queue(QueueRouting::open(QueueId::generate()));
+    let ann = w.agent(&[], 100);
+    let c = w.contact(Channel::Chat, sales);
+    assert_eq!(w.offered_to(c), Some(ann));
+    w.input(Input::Accept { contact: c, agent: ann });
+    // Not connected: refused, nothing changes.
+    let other = w.contact(Channel::Chat, sales);
+    assert_eq!(
+        w.try_input(Input::Transfer { contact: other, to: TransferTarget::Queue(billing) }),
+        Err(RoutingError::NotConnected)
+    );
+    let unknown = TransferTarget::Queue(QueueId::generate());
+    assert_eq!(w.try_input(Input::Transfer { contact: c, to: unknown }), Err(RoutingError::UnknownQueue));
+    w.log.clear();
+    w.input(Input::Transfer { contact: c, to: TransferTarget::Queue(billing) });
+    assert!(
+        matches!(w.log[0], Output::Transferred { contact, from, queue, to_agent: None } if contact == c && from == ann && queue == billing)
+    );
+    assert!(
+        w.log.iter().any(|o| matches!(o, Output::Queued { contact, queue, .. } if *contact == c && *queue == billing))
+    );
+    assert_eq!(w.offers().iter().filter(|(x, _)| *x == c).count(), 0, "not offered back to the transferring agent");
+    // Another agent gets it.
+    let bob = w.agent(&[], 100);
+    assert_eq!(w.offered_to(c), Some(bob));
+}
+
+#[test]
+fn a_transfer_to_an_agent_offers_it_to_them_and_a_declined_offer_leaves_it_waiting() {
+    let mut w = World::new(RoutingRules::default());
+    let q = w.queue(QueueRouting::open(QueueId::generate()));
+    let ann = w.agent(&[], 100);
+    let c = w.contact(Channel::Email, q);
+    w.input(Input::Accept { contact: c, agent: ann });
+    let bob = w.agent(&[], 100);
+    assert_eq!(
+        w.try_input(Input::Transfer { contact: c, to: TransferTarget::Agent(ann) }),
+        Err(RoutingError::Invalid("the contact is already with this agent"))
+    );
+    w.input(Input::Presence { agent: bob, presence: Presence::Away("lunch".into()) });
+    assert!(w.try_input(Input::Transfer { contact: c, to: TransferTarget::Agent(bob) }).is_err(), "bob is away");
+    w.input(Input::Presence { agent: bob, presence: Presence::Available });
+    w.log.clear();
+    w.input(Input::Transfer { contact: c, to: TransferTarget::Agent(bob) });
+    assert_eq!(w.offered_to(c), Some(bob));
+    w.input(Input::Reject { contact: c, agent: bob });
+    // Back in line: Ann is free again and may take it.
+    assert_eq!(w.offered_to(c), Some(ann));
 }

@@ -66,6 +66,7 @@ use crate::routes::{Access, Body, Route};
         switchboard_api_types::AgentStatusView,
         switchboard_api_types::AgentStatusList,
         switchboard_api_types::CompleteInput,
+        switchboard_api_types::TransferInput,
         switchboard_api_types::QueueStatsView,
         switchboard_api_types::QueueStatsList,
         switchboard_api_types::RoutingRulesView,

@@ -391,6 +391,7 @@ pub fn table() -> Vec<Route> {
         r(Method::PUT, "/api/v1/agent/presence", R(Role::Agent), "agent", "Set my presence", J("PresenceInput"), 200, J("AgentStatusView"), put(api::agent::set_presence)),
         r(Method::POST, "/api/v1/agent/contacts/{id}/accept", R(Role::Agent), "agent", "Accept an offer", N, 204, N, post(api::agent::accept)),
         r(Method::POST, "/api/v1/agent/contacts/{id}/reject", R(Role::Agent), "agent", "Decline an offer", N, 204, N, post(api::agent::reject)),
+        r(Method::POST, "/api/v1/agent/contacts/{id}/transfer", R(Role::Agent), "agent", "Hand a connected contact to a queue or a colleague", J("TransferInput"), 204, N, post(api::agent::transfer)),
         r(Method::POST, "/api/v1/agent/contacts/{id}/complete", R(Role::Agent), "agent", "Finish a contact", J("CompleteInput"), 204, N, post(api::agent::complete)),
         r(Method::GET, "/api/v1/agent/ws", R(Role::Agent), "agent", "Agent console WebSocket (offers, contacts, stats, commands)", N, 101, N, get(api::ws::agent)),
         r(Method::GET, "/api/v1/stats/queues", R(Role::Supervisor), "stats", "Live queue statistics", N, 200, J("QueueStatsList"), get(api::stats::queues)),

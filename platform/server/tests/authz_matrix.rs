@@ -128,6 +128,7 @@ async fn sample_body(app: &TestApp, w: &World, route: &Route, path: &str) -> Opt
             "misses_before_away": 3, "secs_per_priority_point": 6, "wrap_up_secs": 0
         }),
         ("POST", "/api/v1/agent/contacts/{id}/complete") => json!({"disposition": "resolved", "notes": "ok"}),
+        ("POST", "/api/v1/agent/contacts/{id}/transfer") => json!({"queue_id": w.fixtures[&Resource::Queue]}),
         ("POST", "/api/v1/contacts/{id}/messages") => json!({"body": "Thanks for waiting"}),
         _ => panic!("no sample body for {m} {}: add one to the authorisation matrix", route.path),
     })
@@ -283,7 +284,7 @@ async fn authorisation_matrix_over_every_tenant_scoped_route() {
                     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 }
                 assert!(offered, "{what}: the fixture contact was never offered to the owner");
-                if route.path.ends_with("/complete") || replies {
+                if route.path.ends_with("/complete") || route.path.ends_with("/transfer") || replies {
                     let (status, body) = app
                         .call("POST", &format!("/api/v1/agent/contacts/{id}/accept"), Some(&owner_token), None)
                         .await;

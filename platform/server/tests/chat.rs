@@ -300,3 +300,48 @@ async fn a_left_message_becomes_an_email_contact() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_agent_transfers_a_chat_to_a_colleague_who_answers_in_the_same_conversation() {
+    each_backend(|app| async move {
+        let w = setup(&app).await;
+        let o = w.owner.clone();
+        available(&app, &o).await;
+        let (colleague_id, colleague) = app.user_with_role(&o, "bo@acme.example", "agent").await;
+        let (token, id) = start(&app, &w, json!({})).await;
+        assert!(app.wait_state(&o.token, &id, "offered").await);
+        let (status, _) = app.call("POST", &format!("/api/v1/agent/contacts/{id}/accept"), Some(&o.token), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let path = format!("/api/v1/agent/contacts/{id}/transfer");
+        // Bad targets: refused, the chat stays with the owner.
+        let (status, body) = app.call("POST", &path, Some(&o.token), Some(json!({}))).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let (status, _) = app.call("POST", &path, Some(&o.token), Some(json!({"agent_id": colleague_id}))).await;
+        assert_eq!(status, StatusCode::CONFLICT, "the colleague is not logged in");
+        let (status, _) = app.call("POST", &path, Some(&colleague), Some(json!({"agent_id": o.user_id}))).await;
+        assert_eq!(status, StatusCode::CONFLICT, "only the connected agent transfers");
+        let (status, body) =
+            app.call("PUT", "/api/v1/agent/presence", Some(&colleague), Some(json!({"status": "available"}))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = app.call("POST", &path, Some(&o.token), Some(json!({"agent_id": colleague_id}))).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        assert!(app.wait_state(&o.token, &id, "offered").await);
+        let (status, _) =
+            app.call("POST", &format!("/api/v1/agent/contacts/{id}/accept"), Some(&colleague), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let reply = json!({"body": "Bo here, I'll take it from here."});
+        let msg = format!("/api/v1/contacts/{id}/messages");
+        assert_eq!(app.call("POST", &msg, Some(&o.token), Some(reply.clone())).await.0, StatusCode::CONFLICT);
+        assert_eq!(app.call("POST", &msg, Some(&colleague), Some(reply)).await.0, StatusCode::CREATED);
+        let addr = agent_ws::serve(&app).await;
+        let mut v = visitor(&addr, &token, 0).await;
+        let m = agent_ws::until(&mut v, "the colleague's message", |f| f["type"] == "message").await;
+        assert_eq!(m["message"]["author"].as_str(), Some(colleague_id.as_str()));
+        let (_, c) = app.call("GET", &format!("/api/v1/contacts/{id}"), Some(&o.token), None).await;
+        let kinds: Vec<&str> =
+            c["events"].as_array().expect("events").iter().filter_map(|e| e["kind"].as_str()).collect();
+        assert!(kinds.contains(&"transferred"), "{kinds:?}");
+        app
+    })
+    .await;
+}

@@ -83,6 +83,54 @@ async fn answer_offer(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The routing target of a transfer request, checked against the tenant's queues and users.
+pub async fn transfer_target(
+    state: &AppState,
+    p: &Principal,
+    req: &wire::TransferInput,
+) -> Result<switchboard_routing::TransferTarget, ApiError> {
+    use switchboard_routing::TransferTarget;
+    match (&req.queue_id, &req.agent_id) {
+        (Some(q), None) => {
+            let q = q.parse().map_err(|_| ApiError::field("queue_id", "unknown_reference", "no such queue"))?;
+            Ok(TransferTarget::Queue(q))
+        }
+        (None, Some(a)) => {
+            let a: UserId = a.parse().map_err(|_| ApiError::field("agent_id", "unknown_reference", "no such user"))?;
+            state.store.user(p.tenant_id, a).await?.ok_or(ApiError::field(
+                "agent_id",
+                "unknown_reference",
+                "no such user",
+            ))?;
+            Ok(TransferTarget::Agent(a))
+        }
+        _ => Err(ApiError::field("queue_id", "required", "give exactly one of queue_id and agent_id")),
+    }
+}
+
+/// `POST /api/v1/agent/contacts/{id}/transfer`.
+pub async fn transfer(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<wire::TransferInput>,
+) -> Result<StatusCode, ApiError> {
+    let agent = agent_of(&p)?;
+    let id = contact_id(&id)?;
+    let to = transfer_target(&state, &p, &req).await?;
+    match state.routing.run(p.tenant_id, |r| Command::Transfer(id, agent, to, r)).await {
+        // The caller is connected (checked first), so an unknown agent is the target.
+        Err(crate::routing::ShardError::Routing(switchboard_routing::RoutingError::UnknownAgent)) => {
+            Err(ApiError::Conflict("that agent is not logged in".into()))
+        }
+        Err(crate::routing::ShardError::Routing(switchboard_routing::RoutingError::Invalid(why))) => {
+            Err(ApiError::Conflict(why.into()))
+        }
+        other => other.map_err(ApiError::from),
+    }?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// `POST /api/v1/agent/contacts/{id}/complete`.
 pub async fn complete(
     State(state): State<AppState>,

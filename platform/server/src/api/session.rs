@@ -233,6 +233,8 @@ pub async fn accept_invite(
     }
     let hash = hash_password(req.password).await?;
     state.store.set_password(tenant, user_id, &hash).await?;
+    // The user is active now: routing takes them on as an agent.
+    super::announce(&state, tenant, "user", &user_id.to_string(), "updated").await;
     Ok(Json(start_session(&state, tenant, user_id, user.role).await?))
 }
 

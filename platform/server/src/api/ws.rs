@@ -56,6 +56,12 @@ enum ClientCommand {
         #[serde(default)]
         html: Option<String>,
     },
+    /// Hand the contact to a queue or a colleague.
+    Transfer {
+        contact_id: String,
+        #[serde(flatten)]
+        to: wire::TransferInput,
+    },
     /// The agent is typing (chat).
     Typing {
         contact_id: String,
@@ -153,6 +159,11 @@ async fn handle(
             ClientCommand::Send { contact_id, body, html } => {
                 let input = wire::MessageInput { body, html };
                 crate::conversation::send_reply(state, p, id(&contact_id)?, &input).await.map(|_| ())
+            }
+            ClientCommand::Transfer { contact_id, to } => {
+                let c = id(&contact_id)?;
+                let to = super::agent::transfer_target(state, p, &to).await?;
+                Ok(state.routing.run(t, |r| Command::Transfer(c, agent, to, r)).await?)
             }
             ClientCommand::Typing { contact_id, active } => {
                 let contact = crate::conversation::writable(state, p, id(&contact_id)?).await?;

@@ -40,6 +40,8 @@ pub enum Command {
     Complete(Completion, oneshot::Sender<Result<(), RoutingError>>),
     /// The agent replied to a text contact.
     Responded(ContactId, oneshot::Sender<Result<(), RoutingError>>),
+    /// The connected agent (the `UserId`) hands the contact to a queue or a colleague.
+    Transfer(ContactId, UserId, switchboard_routing::TransferTarget, oneshot::Sender<Result<(), RoutingError>>),
     /// Queue statistics now.
     Stats(oneshot::Sender<Vec<(QueueId, QueueStats)>>),
     /// Agents now.

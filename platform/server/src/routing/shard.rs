@@ -278,7 +278,14 @@ impl Shard {
                 let _ = reply.send(result);
             }
             Command::Presence(agent, presence, reply) => {
-                let result = self.engine.handle(Input::Presence { agent, presence }, now);
+                let mut result = self.engine.handle(Input::Presence { agent, presence: presence.clone() }, now);
+                if result == Err(RoutingError::UnknownAgent) {
+                    // A user activated moments ago (its notice may still be on the way): look again.
+                    if let Err(e) = self.reload().await {
+                        tracing::warn!(error = %e, "reload for a new agent failed");
+                    }
+                    result = self.engine.handle(Input::Presence { agent, presence }, now);
+                }
                 self.flush().await;
                 let _ = reply.send(result);
             }
@@ -294,6 +301,22 @@ impl Shard {
             }
             Command::Responded(contact, reply) => {
                 let result = self.engine.handle(Input::Responded(contact), now);
+                self.flush().await;
+                let _ = reply.send(result);
+            }
+            Command::Transfer(contact, agent, to, reply) => {
+                match self.open.get(&contact) {
+                    None => {
+                        let _ = reply.send(Err(RoutingError::UnknownContact));
+                        return;
+                    }
+                    Some(c) if c.agent_id != Some(agent) => {
+                        let _ = reply.send(Err(RoutingError::NotConnected));
+                        return;
+                    }
+                    Some(_) => {}
+                }
+                let result = self.engine.handle(Input::Transfer { contact, to }, now);
                 self.flush().await;
                 let _ = reply.send(result);
             }
@@ -406,6 +429,12 @@ impl Shard {
             Output::Requeued { agent, .. } => {
                 ("requeued", json!({"agent_id": agent, "reason": "unanswered"}), ContactState::Queued, Some(None))
             }
+            Output::Transferred { from, queue, to_agent, .. } => (
+                "transferred",
+                json!({"from_agent_id": from, "queue_id": queue, "to_agent_id": to_agent}),
+                ContactState::Queued,
+                Some(None),
+            ),
             Output::WrapUp { agent, until, .. } => {
                 ("wrap_up", json!({"agent_id": agent, "until": until}), ContactState::WrapUp, None)
             }
