@@ -360,6 +360,24 @@ pub struct MessageList {
     pub items: Vec<MessageView>,
 }
 
+/// One earlier (or the current) contact of a customer, with its messages.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct HistoryEntry {
+    /// The contact.
+    pub contact: ContactView,
+    /// Its messages (text channels), oldest first, at most the last 50.
+    pub messages: Vec<MessageView>,
+}
+
+/// A customer's contacts on every channel, newest first.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct CustomerHistory {
+    /// The customer's identity (phone number or e-mail).
+    pub customer: Option<String>,
+    /// Their contacts, newest first (at most 50).
+    pub items: Vec<HistoryEntry>,
+}
+
 /// `POST /api/v1/contacts/{id}/messages`: the agent's reply.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -166,3 +166,34 @@ pub async fn transcript(
     let messages = state.store.messages(p.tenant_id, id).await?;
     Ok(Json(wire::MessageList { items: messages.iter().map(view).collect() }))
 }
+
+/// `GET /api/v1/contacts/{id}/history`: everything the customer of this contact did with the
+/// tenant on any channel. Agents see it for contacts offered or connected to them; supervisors
+/// for any contact.
+pub async fn history(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Json<wire::CustomerHistory>, ApiError> {
+    let id: ContactId = id.parse().map_err(|_| ApiError::NotFound)?;
+    let store: &dyn switchboard_store::Store = &*state.store;
+    let contact = store.contact(p.tenant_id, id).await?.ok_or(ApiError::NotFound)?;
+    if p.role < switchboard_domain::Role::Supervisor && (p.user_id.is_none() || contact.agent_id != p.user_id) {
+        return Err(ApiError::Forbidden("agents see the history of their own contacts"));
+    }
+    let contacts = match &contact.customer {
+        Some(customer) => store.contacts_of_customer(p.tenant_id, customer, 50).await?,
+        None => vec![contact],
+    };
+    let mut items = Vec::with_capacity(contacts.len());
+    for c in contacts {
+        let all = store.messages(p.tenant_id, c.id).await?;
+        let tail = &all[all.len().saturating_sub(50)..];
+        items.push(wire::HistoryEntry {
+            contact: crate::api::contacts::contact_view(&c),
+            messages: tail.iter().map(view).collect(),
+        });
+    }
+    let customer = items.first().and_then(|e| e.contact.customer.clone());
+    Ok(Json(wire::CustomerHistory { customer, items }))
+}

@@ -79,6 +79,8 @@ use crate::routes::{Access, Body, Route};
         switchboard_api_types::AttachmentView,
         switchboard_api_types::MessageList,
         switchboard_api_types::MessageInput,
+        switchboard_api_types::HistoryEntry,
+        switchboard_api_types::CustomerHistory,
         crate::chat::SessionInput,
         crate::chat::SessionView,
         crate::chat::OfflineMessageInput,

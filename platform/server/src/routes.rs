@@ -404,6 +404,7 @@ pub fn table() -> Vec<Route> {
         r(Method::GET, "/api/v1/channels/sms", R(Role::Admin), "channels", "The SMS provider account", N, 200, J("SmsProviderView"), get(api::sms::read_provider)),
         r(Method::PUT, "/api/v1/channels/sms", R(Role::Admin), "channels", "Set the SMS provider account", J("SmsProviderInput"), 200, J("SmsProviderView"), put(api::sms::write_provider)),
         r(Method::GET, "/api/v1/contacts/{id}/messages", R(Role::Agent), "contacts", "A conversation's messages", N, 200, J("MessageList"), get(crate::conversation::transcript)),
+        r(Method::GET, "/api/v1/contacts/{id}/history", R(Role::Agent), "contacts", "The customer's contacts and messages on every channel", N, 200, J("CustomerHistory"), get(crate::conversation::history)),
         r(Method::GET, "/api/v1/contacts/{id}/attachments/{attachment_id}", R(Role::Agent), "contacts", "Download a file of a conversation", N, 200, T, get(crate::chat::agent_download)),
         r(Method::POST, "/chat/v1/sessions", Public, "chat", "Widget: start a chat (pre-chat form); or leave_message when nobody can answer", J("SessionInput"), 201, J("SessionView"), post(crate::chat::start)),
         r(Method::POST, "/chat/v1/offline-messages", Public, "chat", "Widget: leave a message (becomes an e-mail contact)", J("OfflineMessageInput"), 201, N, post(crate::chat::offline_message)),

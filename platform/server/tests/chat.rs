@@ -345,3 +345,145 @@ async fn an_agent_transfers_a_chat_to_a_colleague_who_answers_in_the_same_conver
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_same_customer_is_recognised_across_channels_with_their_history() {
+    each_backend(|app| async move {
+        let w = setup(&app).await;
+        let o = w.owner.clone();
+        // First an e-mail contact (a message left while nobody was online)...
+        let left =
+            json!({"widget_key": w.key, "name": "Cara", "email": "cara@example.com", "body": "Where is my parcel?"});
+        assert_eq!(post_from(&app, Some(SHOP), "/chat/v1/offline-messages", left).await.0, StatusCode::CREATED);
+        // ...then a chat with the same address (any case), and one from someone else.
+        available(&app, &o).await;
+        let (_, chat) = start(&app, &w, json!({"email": "CARA@example.com"})).await;
+        let (_, stranger) = start(&app, &w, json!({"phone": "+14155550100"})).await;
+        let (_, c) = app.call("GET", &format!("/api/v1/contacts/{stranger}"), Some(&o.token), None).await;
+        assert_eq!(c["customer"], "+14155550100", "a phone number identifies a visitor too");
+        let (status, h) = app.call("GET", &format!("/api/v1/contacts/{chat}/history"), Some(&o.token), None).await;
+        assert_eq!(status, StatusCode::OK, "{h}");
+        assert_eq!(h["customer"], "cara@example.com");
+        let items = h["items"].as_array().expect("items");
+        let channels: Vec<&str> = items.iter().filter_map(|e| e["contact"]["channel"].as_str()).collect();
+        assert_eq!(channels, ["chat", "email"], "newest first, both channels, not the stranger");
+        assert_eq!(items[1]["messages"][0]["body"], "Where is my parcel?");
+        // An agent sees the history of contacts connected to them only.
+        let (_, agent) = app.user_with_role(&o, "ann@acme.example", "agent").await;
+        let (status, _) = app.call("GET", &format!("/api/v1/contacts/{chat}/history"), Some(&agent), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        app
+    })
+    .await;
+}
+
+/// 10,000 visitor messages (and 300 from the agent at the same time) while the visitor's
+/// connection is cut at random every 0.2 to 1 s: every message arrives once, in order, with no
+/// gap in the sequence; messages whose acknowledgement was lost are resent and stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_messages_through_random_disconnects_arrive_once_and_in_order() {
+    use futures::StreamExt;
+    use std::collections::BTreeMap;
+    each_backend(|app| async move {
+        const TOTAL: usize = 10_000;
+        const FROM_AGENT: usize = 300;
+        const WINDOW: usize = 64;
+        let w = setup(&app).await;
+        let o = w.owner.clone();
+        available(&app, &o).await;
+        let addr = agent_ws::serve(&app).await;
+        let (token, id) = start(&app, &w, json!({})).await;
+        assert!(app.wait_state(&o.token, &id, "offered").await);
+        app.call("POST", &format!("/api/v1/agent/contacts/{id}/accept"), Some(&o.token), None).await;
+        // The agent writes meanwhile, over HTTP on the same server.
+        let base = format!("http://{addr}");
+        let agent_token = o.token.clone();
+        let path = format!("{base}/api/v1/contacts/{id}/messages");
+        let agent = tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            for i in 0..FROM_AGENT {
+                let res = client.post(&path).bearer_auth(&agent_token).json(&json!({"body": format!("a{i}")})).send().await;
+                assert_eq!(res.expect("agent reply").status(), 201);
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        });
+        let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut random = move |lo: u64, hi: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            lo + rng % (hi - lo)
+        };
+        let mut next = 0usize;
+        let mut unacked: BTreeMap<usize, ()> = BTreeMap::new();
+        let mut acked = 0usize;
+        let mut last_seen = 0u64;
+        let (mut visitor_order, mut agent_order) = (Vec::new(), Vec::new());
+        let mut drops = 0u32;
+        let started = std::time::Instant::now();
+        while acked < TOTAL || last_seen < (TOTAL + FROM_AGENT) as u64 {
+            assert!(started.elapsed() < std::time::Duration::from_secs(300), "stalled at {last_seen}");
+            let mut v = visitor(&addr, &token, last_seen).await;
+            // Whatever was sent but not acknowledged goes again, in order.
+            for i in unacked.keys() {
+                let frame = json!({"type": "message", "client_id": format!("m{i}"), "body": format!("m{i}")});
+                v.send(Message::Text(frame.to_string().into())).await.expect("resend");
+            }
+            let life = std::time::Duration::from_millis(random(200, 1000));
+            let cut_at = std::time::Instant::now() + life;
+            let cut = tokio::time::sleep(life);
+            tokio::pin!(cut);
+            loop {
+                // Checked by the clock too: a busy socket must not outrun the timer.
+                if std::time::Instant::now() >= cut_at {
+                    drops += 1;
+                    break;
+                }
+                let can_send = unacked.len() < WINDOW && next < TOTAL;
+                tokio::select! {
+                    _ = &mut cut => { drops += 1; break }
+                    _ = async {}, if can_send => {
+                        let frame = json!({"type": "message", "client_id": format!("m{next}"), "body": format!("m{next}")});
+                        if v.send(Message::Text(frame.to_string().into())).await.is_err() { break }
+                        unacked.insert(next, ());
+                        next += 1;
+                    }
+                    frame = v.next() => {
+                        let t = match frame {
+                            Some(Ok(Message::Text(t))) => t,
+                            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                            Some(Ok(_)) => continue,
+                        };
+                        let f: Value = serde_json::from_str(&t).expect("json");
+                        match f["type"].as_str() {
+                            Some("ack") => {
+                                let i: usize = f["client_id"].as_str().expect("id")[1..].parse().expect("index");
+                                if unacked.remove(&i).is_some() { acked += 1; }
+                            }
+                            Some("message") => {
+                                let seq = f["message"]["seq"].as_u64().expect("seq");
+                                assert_eq!(seq, last_seen + 1, "no gap and no repeat (after {drops} drops)");
+                                last_seen = seq;
+                                let body = f["message"]["body"].as_str().expect("body").to_owned();
+                                if f["message"]["direction"] == "inbound" { visitor_order.push(body) } else { agent_order.push(body) }
+                            }
+                            Some("error") => panic!("refused: {f}"),
+                            _ => {}
+                        }
+                        if acked == TOTAL && last_seen == (TOTAL + FROM_AGENT) as u64 { break }
+                    }
+                }
+            }
+            drop(v);
+        }
+        agent.await.expect("agent task");
+        assert!(drops >= 3, "the connection was cut {drops} times");
+        let want: Vec<String> = (0..TOTAL).map(|i| format!("m{i}")).collect();
+        assert_eq!(visitor_order, want, "the visitor's messages in the order sent, once each");
+        let want: Vec<String> = (0..FROM_AGENT).map(|i| format!("a{i}")).collect();
+        assert_eq!(agent_order, want);
+        eprintln!("{:?}: {} messages through {drops} disconnects in {:?}", app.kind, TOTAL + FROM_AGENT, started.elapsed());
+        app
+    })
+    .await;
+}

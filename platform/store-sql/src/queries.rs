@@ -688,8 +688,8 @@ impl Store for SqlStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin(Some(tenant), true).await?;
         sqlx::query(&self.sql(
-            "INSERT INTO contacts (tenant_id, id, channel, queue_id, state, agent_id, enqueued_at, updated_at, body, thread_key) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO contacts (tenant_id, id, channel, queue_id, state, agent_id, enqueued_at, updated_at, body, thread_key, customer) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         ))
         .bind(tenant.to_string())
         .bind(contact.id.to_string())
@@ -701,6 +701,7 @@ impl Store for SqlStore {
         .bind(contact.updated_at)
         .bind(contact_json(contact)?)
         .bind(contact.thread_key.clone())
+        .bind(contact.customer.clone())
         .execute(&mut *tx.tx)
         .await
         .map_err(|e| conflict_or(e, "contact exists"))?;
@@ -716,7 +717,7 @@ impl Store for SqlStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin(Some(tenant), true).await?;
         let done = sqlx::query(&self.sql(
-            "UPDATE contacts SET queue_id = $3, state = $4, agent_id = $5, updated_at = $6, body = $7 \
+            "UPDATE contacts SET queue_id = $3, state = $4, agent_id = $5, updated_at = $6, body = $7, customer = $8 \
              WHERE tenant_id = $1 AND id = $2",
         ))
         .bind(tenant.to_string())
@@ -726,6 +727,7 @@ impl Store for SqlStore {
         .bind(contact.agent_id.map(|a| a.to_string()))
         .bind(contact.updated_at)
         .bind(contact_json(contact)?)
+        .bind(contact.customer.clone())
         .execute(&mut *tx.tx)
         .await
         .map_err(backend_err)?;
@@ -815,6 +817,26 @@ impl Store for SqlStore {
         row.as_ref().map(contact_from_row).transpose()
     }
 
+    async fn contacts_of_customer(
+        &self,
+        tenant: TenantId,
+        customer: &str,
+        limit: u32,
+    ) -> Result<Vec<Contact>, StoreError> {
+        let mut tx = self.begin(Some(tenant), false).await?;
+        let rows = sqlx::query(&self.sql(
+            "SELECT body FROM contacts WHERE tenant_id = $1 AND customer = $2 ORDER BY enqueued_at DESC, id DESC LIMIT $3",
+        ))
+        .bind(tenant.to_string())
+        .bind(customer.to_owned())
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await?;
+        rows.iter().map(contact_from_row).collect()
+    }
+
     async fn insert_message(&self, tenant: TenantId, m: &ChannelMessage) -> Result<(ChannelMessage, bool), StoreError> {
         let mut tx = self.begin(Some(tenant), true).await?;
         if let Some(row) =
@@ -848,8 +870,9 @@ impl Store for SqlStore {
             stored.seq = u64::try_from(int(&row, "msg_seq")?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         }
         let body = serde_json::to_string(&stored).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query(&self.sql(
-            "INSERT INTO messages (tenant_id, id, contact_id, provider_id, at, body, seq) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        let done = sqlx::query(&self.sql(
+            "INSERT INTO messages (tenant_id, id, contact_id, provider_id, at, body, seq) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (tenant_id, provider_id) DO NOTHING",
         ))
         .bind(tenant.to_string())
         .bind(stored.id.clone())
@@ -861,6 +884,13 @@ impl Store for SqlStore {
         .execute(&mut *tx.tx)
         .await
         .map_err(backend_err)?;
+        if done.rows_affected() == 0 {
+            // A concurrent writer stored the same message first (a resend racing the original on
+            // PostgreSQL): give the number back by rolling back, and answer with theirs.
+            drop(tx);
+            let existing = self.message_by_provider_id(tenant, &m.provider_id).await?.ok_or(StoreError::NotFound)?;
+            return Ok((existing, false));
+        }
         tx.commit().await?;
         Ok((stored, true))
     }

@@ -424,6 +424,22 @@ async fn messages_are_numbered_per_conversation_and_a_resend_is_stored_once() {
         }
         seqs.sort_unstable();
         assert_eq!(seqs, (2..18).collect::<Vec<_>>(), "{kind:?}");
+        // The same message from racing writers (a resend overtaking the original): stored once,
+        // one number used.
+        let racers = (0..8).map(|_| {
+            let store = store.clone();
+            let c = c2.id;
+            tokio::spawn(async move { store.insert_message(a, &chat_message(c, "same", 60)).await })
+        });
+        let mut outcomes = Vec::new();
+        for r in racers {
+            let (m, new) = r.await.expect("join").expect("insert");
+            outcomes.push((m.seq, new));
+        }
+        assert_eq!(outcomes.iter().filter(|(_, new)| *new).count(), 1, "{kind:?}: {outcomes:?}");
+        assert!(outcomes.iter().all(|(seq, _)| *seq == 18), "{outcomes:?}");
+        let (next, _) = store.insert_message(a, &chat_message(c2.id, "after", 70)).await.expect("insert");
+        assert_eq!(next.seq, 19, "no number burnt by the losers");
     })
     .await;
 }

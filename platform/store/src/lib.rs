@@ -242,6 +242,14 @@ pub trait Store: Send + Sync + 'static {
     /// Global directory: every tenant id (to warm routing shards on start).
     async fn tenant_ids(&self) -> Result<Vec<TenantId>, StoreError>;
 
+    /// A customer's contacts on every channel (same phone number or e-mail), newest first.
+    async fn contacts_of_customer(
+        &self,
+        tenant: TenantId,
+        customer: &str,
+        limit: u32,
+    ) -> Result<Vec<Contact>, StoreError>;
+
     /// The open (not terminal) contact of a conversation thread, if any.
     async fn open_contact_by_thread(&self, tenant: TenantId, thread_key: &str) -> Result<Option<Contact>, StoreError>;
 

@@ -41,6 +41,9 @@ pub struct SessionInput {
     /// Visitor's e-mail (pre-chat form): recognises a returning customer, receives transcripts.
     #[serde(default)]
     pub email: Option<String>,
+    /// Visitor's phone number in E.164 (pre-chat form): recognises a customer who also calls or texts.
+    #[serde(default)]
+    pub phone: Option<String>,
     /// Other pre-chat fields (at most 20, short texts).
     #[serde(default)]
     pub fields: std::collections::BTreeMap<String, String>,
@@ -167,6 +170,16 @@ pub async fn start(
     let mut p = Problems::default();
     let name = req.name.as_deref().map(|n| p.text("name", n, 1, 100)).filter(|n| !n.is_empty());
     let email = email_of(&mut p, "email", req.email.as_deref());
+    let phone = match req.phone.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(raw) => match raw.parse::<switchboard_domain::PhoneNumber>() {
+            Ok(n) => Some(n.as_str().to_owned()),
+            Err(e) => {
+                p.add("phone", "invalid", e.to_string());
+                None
+            }
+        },
+    };
     if req.fields.len() > 20 {
         p.add("fields", "too_many", "at most 20 fields");
     }
@@ -192,8 +205,9 @@ pub async fn start(
     let store: &dyn Store = &*state.store;
     let queue = store.get::<Queue>(tenant, &queue_id.to_string()).await?.ok_or(ApiError::NotFound)?;
     let visitor = uuid::Uuid::now_v7().to_string();
-    // The customer is their e-mail when they gave one: the same person across channels.
-    let customer = email.clone().unwrap_or_else(|| format!("visitor:{visitor}"));
+    // The customer is their e-mail (or phone number) when they gave one: the same person across
+    // channels.
+    let customer = email.clone().or_else(|| phone.clone()).unwrap_or_else(|| format!("visitor:{visitor}"));
     let mut contact = Contact::queued(Channel::Chat, queue_id, queue.priority, Some(customer), now_ms());
     contact.attributes = fields;
     if let Some(n) = &name {
@@ -201,6 +215,9 @@ pub async fn start(
     }
     if let Some(e) = &email {
         contact.attributes.insert("email".into(), e.clone());
+    }
+    if let Some(n) = &phone {
+        contact.attributes.insert("phone".into(), n.clone());
     }
     contact.attributes.insert("widget".into(), endpoint.id.to_string());
     contact.thread_key = Some(format!("chat:{visitor}"));
