@@ -4,4 +4,5 @@
 
 pub mod chat;
 pub mod email;
+pub mod hostile;
 pub mod sms;

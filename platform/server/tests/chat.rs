@@ -487,3 +487,59 @@ async fn ten_thousand_messages_through_random_disconnects_arrive_once_and_in_ord
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_transcript_is_emailed_to_the_visitor() {
+    if !common::have_tool("/usr/bin/python3", &["-c", "import aiosmtpd"]) {
+        return;
+    }
+    each_backend(|mut app| async move {
+        let w = setup(&app).await;
+        let o = w.owner.clone();
+        available(&app, &o).await;
+        let (token, id) = start(&app, &w, json!({"email": "vera@example.com"})).await;
+        let addr = agent_ws::serve(&app).await;
+        let mut v = visitor(&addr, &token, 0).await;
+        say(&mut v, "q1", "Do you ship to Norway?").await;
+        assert!(app.wait_state(&o.token, &id, "offered").await);
+        app.call("POST", &format!("/api/v1/agent/contacts/{id}/accept"), Some(&o.token), None).await;
+        app.call(
+            "POST",
+            &format!("/api/v1/contacts/{id}/messages"),
+            Some(&o.token),
+            Some(json!({"body": "Yes, in 3 days."})),
+        )
+        .await;
+        let send = |app: &TestApp, body: Value| {
+            let req = Request::post("/chat/v1/transcript")
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .expect("request");
+            let app_router = app.router.clone();
+            async move {
+                use tower::ServiceExt;
+                app_router.oneshot(req).await.expect("infallible").status()
+            }
+        };
+        // No address to send from yet: a clear refusal.
+        assert_eq!(send(&app, json!({})).await, StatusCode::CONFLICT);
+        app.call(
+            "POST",
+            "/api/v1/endpoints",
+            Some(&o.token),
+            Some(json!({"kind": "email_address", "address": "help@acme.test", "name": "mail"})),
+        )
+        .await;
+        let (relay, dir, _sink) = common::mail::sink().await;
+        app.set_relay(&relay);
+        assert_eq!(send(&app, json!({"email": "nope"})).await, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(send(&app, json!({})).await, StatusCode::NO_CONTENT, "to the pre-chat address");
+        let mail = common::mail::kept(&dir, 1).await;
+        assert!(mail.contains("To: vera@example.com"), "{mail}");
+        assert!(mail.contains("Subject: Your chat with Acme"), "{mail}");
+        assert!(mail.contains("You: Do you ship to Norway?") && mail.contains("Acme: Yes, in 3 days."), "{mail}");
+        app
+    })
+    .await;
+}

@@ -5,10 +5,10 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use common::mail::{kept, scratch, sink};
 use common::{Owner, TestApp, each_backend, have_tool};
 use serde_json::{Value, json};
 use switchboard_channels::email::smtp::Limits;
@@ -46,12 +46,6 @@ async fn setup(app: &TestApp) -> (Owner, String) {
     (o, q["id"].as_str().expect("queue").to_owned())
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("switchboard-{name}-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).expect("scratch folder");
-    dir
-}
-
 async fn swaks(server: SocketAddr, args: &[&str]) -> (i32, String) {
     let out = tokio::process::Command::new("swaks")
         .args(["--server", &server.to_string(), "--timeout", "10", "--hide-all"])
@@ -69,35 +63,6 @@ async fn contacts(app: &TestApp, o: &Owner) -> Vec<Value> {
 async fn messages(app: &TestApp, o: &Owner, id: &str) -> Vec<Value> {
     let (_, m) = app.call("GET", &format!("/api/v1/contacts/{id}/messages"), Some(&o.token), None).await;
     m["items"].as_array().cloned().unwrap_or_default()
-}
-
-/// A real SMTP relay that keeps what it gets; (its URL, its folder, the process).
-async fn sink() -> (String, PathBuf, tokio::process::Child) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-    let dir = scratch("sink");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/smtp_sink.py");
-    let mut child = tokio::process::Command::new("/usr/bin/python3")
-        .args([script, &port.to_string(), dir.to_str().expect("utf-8 path")])
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("sink starts");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    tokio::time::timeout(Duration::from_secs(20), out.read_line(&mut line)).await.expect("sink ready").expect("read");
-    assert_eq!(line.trim(), "ready");
-    (format!("smtp://127.0.0.1:{port}"), dir, child)
-}
-
-async fn kept(dir: &std::path::Path, n: usize) -> String {
-    let path = dir.join(format!("{n}.eml"));
-    for _ in 0..200 {
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            return text;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the relay never got message {n}");
 }
 
 fn header<'a>(mail: &'a str, name: &str) -> Option<&'a str> {

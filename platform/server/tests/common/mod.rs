@@ -1,6 +1,7 @@
 //! The HTTP app over a fresh database, driven in-process (no sockets), on each backend.
 #![allow(dead_code)]
 
+pub mod mail;
 pub mod ws;
 
 use std::sync::Arc;
