@@ -134,6 +134,26 @@ async fn sample_body(app: &TestApp, w: &World, route: &Route, path: &str) -> Opt
     })
 }
 
+/// Waits until tenant A stops changing (routing reacts asynchronously to contacts and settings):
+/// the same snapshot over three looks 60 ms apart, for at most 6 s.
+async fn settle(app: &TestApp, w: &World) {
+    let mut previous = snapshot(app, w).await;
+    let mut same = 0;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+        let now = snapshot(app, w).await;
+        if now == previous {
+            same += 1;
+            if same == 3 {
+                return;
+            }
+        } else {
+            same = 0;
+            previous = now;
+        }
+    }
+}
+
 /// Everything tenant A has, as its owner sees it.
 async fn snapshot(app: &TestApp, w: &World) -> Value {
     let mut all = Vec::new();
@@ -210,6 +230,8 @@ async fn authorisation_matrix_over_every_tenant_scoped_route() {
             w.fixtures.insert(r, id);
         }
         let a_ids: Vec<String> = w.fixtures.values().cloned().chain([w.a.tenant_id.clone()]).collect();
+        // The fixture contact reaches routing through the bus; the baseline starts after that.
+        settle(&app, &w).await;
 
         let mut checked = 0;
         for route in table() {
@@ -332,15 +354,7 @@ async fn authorisation_matrix_over_every_tenant_scoped_route() {
             checked += 1;
             // Routing reacts asynchronously (bus intake, offers): let tenant A settle before the
             // next route compares snapshots.
-            let mut previous = snapshot(&app, &w).await;
-            for _ in 0..40 {
-                tokio::time::sleep(std::time::Duration::from_millis(30)).await;
-                let now = snapshot(&app, &w).await;
-                if now == previous {
-                    break;
-                }
-                previous = now;
-            }
+            settle(&app, &w).await;
         }
         let scoped = table().iter().filter(|r| matches!(r.access, Access::Role(_))).count();
         assert_eq!(checked, scoped);

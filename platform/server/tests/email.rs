@@ -335,3 +335,56 @@ async fn starttls_with_a_configured_certificate_and_an_idle_client_is_cut_off() 
     })
     .await;
 }
+
+#[tokio::test]
+async fn replies_to_a_finished_conversation_start_one_follow_up_that_both_join() {
+    if !tools() {
+        return;
+    }
+    each_backend(|app| async move {
+        let (o, _) = setup(&app).await;
+        let smtp = listener::start(app.state.clone(), "127.0.0.1:0".parse().expect("addr"), settings(1 << 20))
+            .await
+            .expect("listener");
+        let first = [
+            "--to",
+            HELP,
+            "--from",
+            "cara@example.com",
+            "--add-header",
+            "Message-ID: <m1@example.com>",
+            "--body",
+            "hi",
+        ];
+        assert_eq!(swaks(smtp, &first).await.0, 0);
+        let id = contacts(&app, &o).await[0]["id"].as_str().expect("id").to_owned();
+        app.call("PUT", "/api/v1/agent/presence", Some(&o.token), Some(json!({"status": "available"}))).await;
+        assert!(app.wait_state(&o.token, &id, "offered").await);
+        app.call("POST", &format!("/api/v1/agent/contacts/{id}/accept"), Some(&o.token), None).await;
+        let (status, _) = app
+            .call(
+                "POST",
+                &format!("/api/v1/agent/contacts/{id}/complete"),
+                Some(&o.token),
+                Some(json!({"wrap_up_secs": 0})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert!(app.wait_state(&o.token, &id, "done").await);
+        // Both answer the finished conversation's message (the customer replied twice to it).
+        for mid in ["<m2@example.com>", "<m3@example.com>"] {
+            let reply = ["--to", HELP, "--from", "cara@example.com", "--add-header", &format!("Message-ID: {mid}")];
+            let refs = "In-Reply-To: <m1@example.com>".to_owned();
+            let args: Vec<&str> =
+                reply.iter().copied().chain(["--add-header", refs.as_str(), "--body", "again"]).collect();
+            assert_eq!(swaks(smtp, &args).await.0, 0);
+        }
+        let list = contacts(&app, &o).await;
+        assert_eq!(list.len(), 2, "the done conversation and one follow-up: {list:?}");
+        let follow = list.iter().find(|c| c["id"] != id.as_str()).expect("follow-up");
+        assert_eq!(follow["attributes"]["follows"], id.as_str());
+        assert_eq!(messages(&app, &o, follow["id"].as_str().expect("id")).await.len(), 2);
+        app
+    })
+    .await;
+}

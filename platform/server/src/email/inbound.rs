@@ -103,22 +103,35 @@ pub async fn into_conversation(
     let contact = match answered {
         Some(c) if !c.state.is_terminal() => c,
         previous => {
-            let queue_id =
-                endpoint.queue_id.ok_or(ApiError::Conflict("this address has no queue to deliver to".into()))?;
-            let queue = store.get::<Queue>(tenant, &queue_id.to_string()).await?.ok_or(ApiError::NotFound)?;
-            let mut c = Contact::queued(Channel::Email, queue_id, queue.priority, Some(mail.from.clone()), now_ms());
-            c.attributes.insert("to".to_owned(), our_address.to_owned());
-            c.attributes.insert("subject".to_owned(), mail.subject.chars().take(200).collect());
-            if let Some(name) = &mail.from_name {
-                c.attributes.insert("name".to_owned(), name.chars().take(100).collect());
+            let thread = previous
+                .as_ref()
+                .and_then(|p| p.thread_key.clone())
+                .unwrap_or_else(|| format!("email:{}", mail.message_id));
+            // An open contact of the thread: a follow-up already made for the finished conversation,
+            // or the contact of an earlier attempt at this very message that failed before its
+            // message was stored (the sender retried after our 4xx).
+            match store.open_contact_by_thread(tenant, &thread).await? {
+                Some(c) => c,
+                None => {
+                    let queue_id = endpoint
+                        .queue_id
+                        .ok_or(ApiError::Conflict("this address has no queue to deliver to".into()))?;
+                    let queue = store.get::<Queue>(tenant, &queue_id.to_string()).await?.ok_or(ApiError::NotFound)?;
+                    let mut c =
+                        Contact::queued(Channel::Email, queue_id, queue.priority, Some(mail.from.clone()), now_ms());
+                    c.attributes.insert("to".to_owned(), our_address.to_owned());
+                    c.attributes.insert("subject".to_owned(), mail.subject.chars().take(200).collect());
+                    if let Some(name) = &mail.from_name {
+                        c.attributes.insert("name".to_owned(), name.chars().take(100).collect());
+                    }
+                    if let Some(p) = &previous {
+                        c.attributes.insert("follows".to_owned(), p.id.to_string());
+                    }
+                    c.thread_key = Some(thread);
+                    state.routing.enqueue(tenant, &c).await?;
+                    c
+                }
             }
-            if let Some(p) = &previous {
-                c.attributes.insert("follows".to_owned(), p.id.to_string());
-            }
-            c.thread_key =
-                Some(previous.and_then(|p| p.thread_key).unwrap_or_else(|| format!("email:{}", mail.message_id)));
-            state.routing.enqueue(tenant, &c).await?;
-            c
         }
     };
     let mut message = ChannelMessage::text(
