@@ -39,6 +39,8 @@ pub struct AppState {
     pub objects: Arc<dyn object_store::ObjectStore>,
     /// Outgoing e-mail.
     pub relay: crate::email::Relay,
+    /// Let tenant-set URLs (webhooks, SMS provider) reach loopback and private addresses.
+    pub allow_private_targets: bool,
 }
 
 impl std::fmt::Debug for AppState {

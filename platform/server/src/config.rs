@@ -40,8 +40,9 @@ pub struct Config {
     pub webhook_retry_base_ms: u64,
     /// Attempts per webhook delivery before it is marked failed.
     pub webhook_max_attempts: u32,
-    /// Deliver webhooks to loopback and private addresses too. Dangerous: tenants could reach
-    /// internal services (SSRF). Only for tests and single-tenant installations.
+    /// Deliver webhooks (and send through SMS provider URLs) to loopback and private addresses
+    /// too. Dangerous: tenants could reach internal services (SSRF). Only for tests and
+    /// single-tenant installations.
     pub danger_allow_private_webhook_targets: bool,
     /// SMTP listen address for the tenants' inbound e-mail addresses; empty turns the listener off.
     pub smtp_addr: Option<SocketAddr>,

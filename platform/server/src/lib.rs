@@ -114,6 +114,7 @@ pub fn state(
         max_body_bytes: config.max_body_bytes,
         objects,
         relay,
+        allow_private_targets: config.danger_allow_private_webhook_targets,
     }
 }
 

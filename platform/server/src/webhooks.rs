@@ -69,7 +69,10 @@ fn public(ip: IpAddr) -> bool {
 
 /// Resolves the URL's host and refuses non-public targets unless allowed. Returns the host and
 /// the checked addresses, which the request is pinned to (no second lookup to rebind).
-async fn check_target(url: &str, allow_private: bool) -> Result<Option<(String, Vec<std::net::SocketAddr>)>, String> {
+pub(crate) async fn check_target(
+    url: &str,
+    allow_private: bool,
+) -> Result<Option<(String, Vec<std::net::SocketAddr>)>, String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("bad URL: {e}"))?;
     let host = parsed.host_str().ok_or("URL has no host")?.to_owned();
     let port = parsed.port_or_known_default().unwrap_or(443);

@@ -268,6 +268,16 @@ async fn the_connected_agent_replies_through_the_provider_and_delivery_updates_t
     each_backend(|app| async move {
         let provider = Provider::default();
         let (o, id) = connected_conversation(&app, &provider, THEIRS).await;
+        // A provider URL on loopback is refused like a webhook target would be...
+        let (status, body) = app
+            .call("POST", &format!("/api/v1/contacts/{id}/messages"), Some(&o.token), Some(json!({"body": "hi"})))
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert!(body["error"]["message"].as_str().unwrap_or_default().contains("not allowed"), "{body}");
+        assert!(provider.requests().is_empty());
+        // ...unless the deployment allows private targets (as this test's local provider needs).
+        let mut app = app;
+        app.allow_private_targets();
         let (status, m) = app
             .call(
                 "POST",
@@ -316,7 +326,8 @@ async fn the_connected_agent_replies_through_the_provider_and_delivery_updates_t
 
 #[tokio::test]
 async fn replies_are_refused_to_opted_out_customers_to_other_agents_and_when_the_provider_refuses() {
-    each_backend(|app| async move {
+    each_backend(|mut app| async move {
+        app.allow_private_targets();
         let provider = Provider::default();
         let (o, id) = connected_conversation(&app, &provider, THEIRS).await;
         let path = format!("/api/v1/contacts/{id}/messages");
@@ -342,7 +353,8 @@ async fn replies_are_refused_to_opted_out_customers_to_other_agents_and_when_the
 
 #[tokio::test]
 async fn a_provider_refusal_is_a_clear_error_and_stores_nothing() {
-    each_backend(|app| async move {
+    each_backend(|mut app| async move {
+        app.allow_private_targets();
         let provider = Provider::default();
         let (o, id) = connected_conversation(&app, &provider, "+19995550123").await;
         let path = format!("/api/v1/contacts/{id}/messages");

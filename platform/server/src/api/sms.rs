@@ -172,6 +172,10 @@ pub async fn send(
         .get::<SmsProvider>(tenant, SMS_PROVIDER_ID)
         .await?
         .ok_or(ApiError::Conflict("no SMS provider configured".into()))?;
+    // The base URL is tenant-set: the same guard as webhooks keeps it off internal services.
+    if let Err(why) = crate::webhooks::check_target(&provider.base_url, state.allow_private_targets).await {
+        return Err(ApiError::Conflict(format!("the SMS provider URL is not allowed: {why}")));
+    }
     let sender = sms::TwilioRest::new(&provider.base_url, &provider.account_sid, &provider.auth_token);
     let outbound = sms::OutboundSms {
         from: ours.clone(),

@@ -52,6 +52,12 @@ impl TestApp {
         Some(Self { router: app(state.clone()), state, kind, bus, db })
     }
 
+    /// Lets tenant-set URLs reach loopback (test peers run there).
+    pub fn allow_private_targets(&mut self) {
+        self.state.allow_private_targets = true;
+        self.router = app(self.state.clone());
+    }
+
     /// One request; status and raw body bytes.
     pub async fn raw(&self, req: Request<Body>) -> (StatusCode, Vec<u8>) {
         let res = self.router.clone().oneshot(req).await.expect("infallible");
