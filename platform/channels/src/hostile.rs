@@ -41,23 +41,13 @@ pub fn smtp_session(data: &[u8]) {
     }
 }
 
-/// An SMS provider webhook body and signature.
+/// An SMS provider webhook: the form body parsed as the server parses it, then the signature check.
 pub fn sms_form(data: &[u8]) {
     let (sig, body) = data.split_at(data.len().min(28));
-    let params: Vec<(String, String)> = serde_urlencoded_lite(body);
-    let _ =
-        crate::sms::verify("token", "https://example.com/webhooks/sms/twilio", &params, &String::from_utf8_lossy(sig));
-}
-
-/// A minimal form splitter (the server uses serde_urlencoded; here the signature check is the target).
-fn serde_urlencoded_lite(body: &[u8]) -> Vec<(String, String)> {
-    String::from_utf8_lossy(body)
-        .split('&')
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (k.to_owned(), v.to_owned())
-        })
-        .collect()
+    if let Ok(params) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body) {
+        let url = "https://example.com/webhooks/sms/twilio";
+        let _ = crate::sms::verify("token", url, &params, &String::from_utf8_lossy(sig));
+    }
 }
 
 #[cfg(test)]

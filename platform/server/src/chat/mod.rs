@@ -314,10 +314,9 @@ pub async fn upload(
     }
     let name = headers.get("x-filename").and_then(|v| v.to_str().ok()).unwrap_or("file");
     let contact = live_contact(&state, tenant, contact_id).await?;
-    let file = MailAttachment { name: name.to_owned(), content_type, bytes: body.to_vec() };
-    let name = switchboard_channels::email::mime::safe_name(&file.name);
-    let attachments =
-        crate::email::inbound::store_attachments(&state, tenant, &[MailAttachment { name, ..file }]).await?;
+    let name = switchboard_channels::email::mime::safe_name(name);
+    let file = MailAttachment { name, content_type, bytes: body.to_vec() };
+    let attachments = crate::email::inbound::store_attachments(&state, tenant, &[file]).await?;
     let mut m = visitor_message(&claims, &contact, format!("upload-{}", attachments[0].id), String::new());
     m.attachments = attachments;
     let (stored, _) = crate::conversation::append(&state, tenant, &contact, &m).await?;

@@ -52,6 +52,16 @@ fn error_frame(code: &str, message: &str) -> String {
     json!({"type": "error", "code": code, "message": message}).to_string()
 }
 
+/// What the socket does after a frame.
+enum Next {
+    /// Send this answer.
+    Answer(String),
+    /// Nothing to send.
+    Continue,
+    /// The visitor ended the chat: close.
+    Close,
+}
+
 struct Visitor {
     state: AppState,
     claims: VisitorClaims,
@@ -84,30 +94,32 @@ impl Visitor {
         Ok(())
     }
 
-    /// Handles one frame; the answer to send, if any. Err: close.
-    async fn frame(&mut self, frame: ClientFrame) -> Result<Option<String>, ApiError> {
+    /// Handles one frame: what to do next.
+    async fn frame(&mut self, frame: ClientFrame) -> Result<Next, ApiError> {
         match frame {
-            ClientFrame::Resume { .. } => Ok(Some(error_frame("invalid_frame", "resume only as the first frame"))),
+            ClientFrame::Resume { .. } => {
+                Ok(Next::Answer(error_frame("invalid_frame", "resume only as the first frame")))
+            }
             ClientFrame::Message { client_id, body } => {
                 let body = chat::check_body(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
                 let contact = live_contact(&self.state, self.tenant, self.contact).await?;
                 let m = visitor_message(&self.claims, &contact, client_id.clone(), body);
                 let (stored, _) = conversation::append(&self.state, self.tenant, &contact, &m).await?;
-                Ok(Some(json!({"type": "ack", "client_id": client_id, "seq": stored.seq}).to_string()))
+                Ok(Next::Answer(json!({"type": "ack", "client_id": client_id, "seq": stored.seq}).to_string()))
             }
             ClientFrame::Typing { active } => {
                 self.announce("typing", json!({"from": "visitor", "active": active})).await?;
-                Ok(None)
+                Ok(Next::Continue)
             }
             ClientFrame::Read { seq } => {
                 self.announce("read", json!({"from": "visitor", "seq": seq})).await?;
-                Ok(None)
+                Ok(Next::Continue)
             }
             ClientFrame::End => {
                 self.announce("ended", json!({"from": "visitor"})).await?;
-                Err(ApiError::Conflict("ended".into()))
+                Ok(Next::Close)
             }
-            ClientFrame::Ping => Ok(Some(json!({"type": "pong"}).to_string())),
+            ClientFrame::Ping => Ok(Next::Answer(json!({"type": "pong"}).to_string())),
         }
     }
 }
@@ -161,8 +173,9 @@ async fn session(state: AppState, claims: VisitorClaims, tenant: TenantId, conta
                 let answer = match frame {
                     Some(Ok(Frame::Text(t))) => match chat::parse(t.as_str()) {
                         Ok(f) => match v.frame(f).await {
-                            Ok(a) => a,
-                            Err(ApiError::Conflict(m)) if m == "ended" => {
+                            Ok(Next::Answer(a)) => Some(a),
+                            Ok(Next::Continue) => None,
+                            Ok(Next::Close) => {
                                 let _ = socket.send(Frame::Close(Some(CloseFrame { code: 1000, reason: "chat ended".into() }))).await;
                                 return;
                             }
