@@ -4,4 +4,6 @@
 # `infra/run.sh --help`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The browser apps are built first so the binary serves them from web/dist.
+infra/web.sh build
 exec cargo run --release --locked --bin switchboard -- "$@"

@@ -8,11 +8,14 @@
 #   infra/services.sh stop               stop both
 #   infra/services.sh restart-rabbitmq   restart the broker and wait for it (fault tests)
 #   infra/services.sh restart-postgres   restart PostgreSQL and wait for it (fault tests)
+#   infra/services.sh reset-test-data    drop what earlier test runs left (databases, broker vhost)
 set -euo pipefail
 
 PG_USER=switchboard PG_PASSWORD=switchboard
 PG_APP_USER=switchboard_app PG_APP_PASSWORD=switchboard_app
 MQ_USER=switchboard MQ_PASSWORD=switchboard
+# Tests get their own vhost, so one command can drop every queue earlier runs left behind.
+MQ_TEST_VHOST=switchboard_test
 
 log() { echo "services: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -31,6 +34,8 @@ need() { # need <command> <debian package>
 # Test peers that are programs rather than servers: swaks (SMTP client), aiosmtpd (SMTP sink).
 install_tools() {
   need swaks swaks
+  # Headless browser for the console and widget end-to-end tests.
+  need chromium chromium
   # Debian's interpreter, not whichever python3 is first on PATH: that is where apt installs.
   /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need __none__ python3-aiosmtpd
 }
@@ -45,8 +50,16 @@ start_postgres() {
   if ! pg_lsclusters -h | awk '{print $1" "$2}' | grep -qx "$v main"; then
     log "creating cluster $v/main"; pg_createcluster "$v" main >/dev/null
   fi
+  # After an unclean stop PostgreSQL syncs its whole data directory before it accepts anyone;
+  # file by file that took over a minute on a machine with many test databases, syncfs takes seconds.
+  local conf="/etc/postgresql/$v/main/conf.d/switchboard.conf"
+  if [ ! -f "$conf" ]; then
+    mkdir -p "$(dirname "$conf")"
+    printf 'recovery_init_sync_method = syncfs\n' > "$conf"
+  fi
   if ! pg_lsclusters -h | awk -v v="$v" '$1==v && $2=="main" {print $4}' | grep -q online; then
-    log "starting PostgreSQL $v"; pg_ctlcluster "$v" main start
+    # pg_ctl's own deadline is 60 s; crash recovery may need longer and is worth waiting for.
+    log "starting PostgreSQL $v"; pg_ctlcluster "$v" main start -- -t 600
   fi
   for _ in $(seq 1 60); do as_postgres pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.5; done
   as_postgres pg_isready -q -h 127.0.0.1 -p 5432 || die "PostgreSQL does not accept connections on 127.0.0.1:5432"
@@ -66,7 +79,8 @@ SQL
   log "PostgreSQL $v ready on 127.0.0.1:5432"
 }
 
-mq_running() { rabbitmqctl -q status >/dev/null 2>&1; }
+# `rabbitmqctl status` can stall for minutes on a busy node; a ping with a deadline cannot.
+mq_running() { timeout 15 rabbitmq-diagnostics -q ping >/dev/null 2>&1; }
 
 start_rabbitmq() {
   need rabbitmq-server rabbitmq-server
@@ -81,7 +95,9 @@ start_rabbitmq() {
     log "starting RabbitMQ"
     rabbitmq-server -detached >/dev/null 2>&1 || true
   fi
-  rabbitmqctl -q await_startup --timeout 120 >/dev/null 2>&1 || timeout 120 bash -c 'until rabbitmqctl -q status >/dev/null 2>&1; do sleep 1; done' ||
+  # A node just launched may not answer yet (await_startup then fails at once): ask again until the
+  # broker app itself is up, since the user provisioning below needs it.
+  timeout 150 bash -c 'until timeout 30 rabbitmqctl -q await_startup --timeout 20 >/dev/null 2>&1; do sleep 1; done' ||
     die "RabbitMQ did not start (see /var/log/rabbitmq)"
   if ! rabbitmqctl -q list_users 2>/dev/null | awk '{print $1}' | grep -qx "$MQ_USER"; then
     rabbitmqctl -q add_user "$MQ_USER" "$MQ_PASSWORD" >/dev/null
@@ -91,12 +107,27 @@ start_rabbitmq() {
   log "RabbitMQ ready on 127.0.0.1:5672"
 }
 
+# Drops the databases and the broker vhost that test runs create. A test that fails or is killed
+# never gets to clean up after itself; without this they pile up run after run.
+reset_test_data() {
+  local dbs
+  dbs=$(as_postgres psql -tAq -d postgres -c "SELECT datname FROM pg_database WHERE datname LIKE 'sb\_test\_%'")
+  if [ -n "$dbs" ]; then
+    log "dropping $(echo "$dbs" | wc -l) leftover test databases"
+    for db in $dbs; do as_postgres psql -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null; done
+  fi
+  timeout 120 rabbitmqctl -q delete_vhost "$MQ_TEST_VHOST" >/dev/null 2>&1 || true
+  timeout 60 rabbitmqctl -q add_vhost "$MQ_TEST_VHOST" >/dev/null || die "could not create vhost $MQ_TEST_VHOST"
+  timeout 60 rabbitmqctl -q set_permissions -p "$MQ_TEST_VHOST" "$MQ_USER" '.*' '.*' '.*' >/dev/null
+  log "test data reset"
+}
+
 print_env() {
   cat <<ENV
 export SWITCHBOARD_TEST_PG_URL=postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:5432/postgres
 export SWITCHBOARD_TEST_PG_APP_USER=$PG_APP_USER
 export SWITCHBOARD_TEST_PG_APP_PASSWORD=$PG_APP_PASSWORD
-export SWITCHBOARD_TEST_AMQP_URL=amqp://$MQ_USER:$MQ_PASSWORD@127.0.0.1:5672/%2f
+export SWITCHBOARD_TEST_AMQP_URL=amqp://$MQ_USER:$MQ_PASSWORD@127.0.0.1:5672/$MQ_TEST_VHOST
 ENV
 }
 
@@ -106,16 +137,23 @@ case "${1:-}" in
   start-postgres) start_postgres ;;
   start-rabbitmq) start_rabbitmq ;;
   env) print_env ;;
+  reset-test-data) reset_test_data ;;
   stop)
     v=$(pg_version); [ -n "$v" ] && pg_ctlcluster "$v" main stop 2>/dev/null || true
     mq_running && rabbitmqctl -q stop >/dev/null 2>&1 || true
     log "stopped" ;;
   restart-rabbitmq)
-    rabbitmqctl -q stop_app >/dev/null && rabbitmqctl -q start_app >/dev/null
-    rabbitmqctl -q await_startup --timeout 60 >/dev/null 2>&1 || true
+    # Every control call has a deadline: a start_app that never answers is retried, not waited on.
+    timeout 60 rabbitmqctl -q stop_app >/dev/null || die "rabbitmqctl stop_app did not finish"
+    for attempt in 1 2 3; do
+      timeout 60 rabbitmqctl -q start_app >/dev/null && break
+      log "rabbitmqctl start_app did not finish (attempt $attempt)"
+    done
+    timeout 90 rabbitmqctl -q await_startup --timeout 60 >/dev/null 2>&1 || true
+    mq_running || die "RabbitMQ did not come back"
     log "RabbitMQ restarted" ;;
   restart-postgres)
-    v=$(pg_version); pg_ctlcluster "$v" main restart
+    v=$(pg_version); pg_ctlcluster "$v" main restart -- -t 600
     for _ in $(seq 1 60); do as_postgres pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.5; done
     log "PostgreSQL restarted" ;;
   *) echo "usage: $0 start|env|stop|restart-rabbitmq|restart-postgres" >&2; exit 2 ;;

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if infra/services.sh start; then
+if infra/services.sh start && infra/services.sh reset-test-data; then
   eval "$(infra/services.sh env)"
 elif [ "${CI:-}" = "true" ]; then
   echo "test: could not start PostgreSQL/RabbitMQ, and CI needs them" >&2
@@ -18,6 +18,11 @@ echo "== cargo fmt --check" >&2
 cargo fmt --all --check
 echo "== cargo clippy" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== web: type-check, build, unit tests (Vitest)" >&2
+infra/web.sh test
+echo "== web: end-to-end in headless Chromium (console, admin, wallboard, widget)" >&2
+cargo build --locked --bin switchboard
+infra/web.sh e2e
 echo "== tests" >&2
 if cargo nextest --version >/dev/null 2>&1; then
   # Doc tests first: nextest's summary must be the run's closing line.

@@ -146,6 +146,9 @@ pub struct QueueInput {
     /// Record calls answered from this queue.
     #[serde(default)]
     pub record_calls: bool,
+    /// Wrap-up codes agents choose from (up to 50, each 1 to 64 characters); empty: free text.
+    #[serde(default)]
+    pub disposition_codes: Vec<String>,
 }
 
 /// A queue.
@@ -177,6 +180,8 @@ pub struct QueueView {
     pub business_hours_id: Option<String>,
     /// Call recording.
     pub record_calls: bool,
+    /// Wrap-up codes.
+    pub disposition_codes: Vec<String>,
 }
 
 /// What a channel endpoint is.

@@ -71,6 +71,9 @@ pub struct ContactView {
     /// Lifecycle (on single reads).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<ContactEventView>,
+    /// While offered: when the offer lapses, ms since the epoch (on the agent's own contacts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer_deadline: Option<i64>,
 }
 
 /// Where a contact stands in its queue.
@@ -387,4 +390,110 @@ pub struct MessageInput {
     /// E-mail only: an HTML part (a plain part is always sent too).
     #[serde(default)]
     pub html: Option<String>,
+    /// E-mail and chat: files uploaded with `POST /api/v1/contacts/{id}/attachments` (at most 10).
+    #[serde(default)]
+    pub attachment_ids: Vec<String>,
+}
+
+/// `POST /api/v1/contacts/{id}/whisper`: a supervisor's note to the agent only.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WhisperInput {
+    /// The note, 1 to 4,000 characters.
+    pub body: String,
+}
+
+/// `GET /api/v1/contacts/search`: every given filter must match; newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ContactSearchQuery {
+    /// Page size, 1 to 200 (default 50).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[serde(default)]
+    pub after: Option<String>,
+    /// State (`queued`, `offered`, `connected`, `wrap_up`, `done`, `abandoned`, `overflowed`, `failed`).
+    #[serde(default)]
+    pub state: Option<String>,
+    /// Channel.
+    #[serde(default)]
+    pub channel: Option<Channel>,
+    /// Queue id.
+    #[serde(default)]
+    pub queue_id: Option<String>,
+    /// Agent (user id).
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// Part of the customer's identity (phone number or e-mail), case-insensitive.
+    #[serde(default)]
+    pub customer: Option<String>,
+    /// Enqueued at or after, ms since the epoch.
+    #[serde(default)]
+    pub since: Option<i64>,
+    /// Enqueued before, ms since the epoch.
+    #[serde(default)]
+    pub until: Option<i64>,
+}
+
+/// `GET /api/v1/stats/intervals`: which stretch of time, cut how.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct IntervalQuery {
+    /// Start, ms since the epoch (e.g. local midnight; default: midnight UTC today).
+    #[serde(default)]
+    pub since: Option<i64>,
+    /// End (default: now); at most 7 days after `since`.
+    #[serde(default)]
+    pub until: Option<i64>,
+    /// Interval length in minutes: 5, 15, 30 or 60 (default 15).
+    #[serde(default)]
+    pub minutes: Option<u32>,
+    /// Only this queue.
+    #[serde(default)]
+    pub queue_id: Option<String>,
+}
+
+/// Counts of one interval.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct IntervalView {
+    /// Interval start, ms since the epoch.
+    pub start: i64,
+    /// Contacts that arrived.
+    pub offered: u32,
+    /// Contacts connected to an agent.
+    pub answered: u32,
+    /// Of those, answered within their queue's service-level threshold.
+    pub answered_in_time: u32,
+    /// Contacts the customer gave up on.
+    pub abandoned: u32,
+    /// answered_in_time / (answered + abandoned), percent; absent when both are zero.
+    pub service_level_percent: Option<u8>,
+}
+
+/// Interval statistics, oldest first, every interval present (zeros included).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct IntervalStats {
+    /// Interval length in minutes.
+    pub minutes: u32,
+    /// The intervals.
+    pub items: Vec<IntervalView>,
+}
+
+/// A colleague an agent can hand a contact to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ColleagueView {
+    /// User id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Live activity (`offline`, `available`, `busy`, `wrap_up`, `away`).
+    pub activity: String,
+}
+
+/// The tenant's active users, for transfers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ColleagueList {
+    /// Everyone but the caller.
+    pub items: Vec<ColleagueView>,
 }

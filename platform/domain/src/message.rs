@@ -10,6 +10,20 @@ pub enum Direction {
     Inbound,
     /// To the customer.
     Outbound,
+    /// Between the tenant's people only (a supervisor's whisper to the agent): never shown or
+    /// sent to the customer.
+    Internal,
+}
+
+impl Direction {
+    /// The wire word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+            Direction::Internal => "internal",
+        }
+    }
 }
 
 /// One message of a conversation.

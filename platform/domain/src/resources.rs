@@ -224,6 +224,9 @@ pub struct Queue {
     /// Whether calls answered from this queue are recorded.
     #[serde(default)]
     pub record_calls: bool,
+    /// Wrap-up codes agents choose from when finishing its contacts (empty: free text).
+    #[serde(default)]
+    pub disposition_codes: Vec<String>,
 }
 
 /// The kind of a channel endpoint, which decides what its address is.

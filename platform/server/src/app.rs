@@ -41,6 +41,8 @@ pub struct AppState {
     pub relay: crate::email::Relay,
     /// Let tenant-set URLs (webhooks, SMS provider) reach loopback and private addresses.
     pub allow_private_targets: bool,
+    /// The built browser apps (console, admin, widget).
+    pub web_dir: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for AppState {
@@ -53,8 +55,10 @@ impl std::fmt::Debug for AppState {
 pub fn app(state: AppState) -> Router {
     let max_body = state.max_body_bytes;
     let metrics = state.metrics.clone();
+    let web = state.web_dir.clone();
     routes::router(state, routes::table())
         .route_layer(middleware::from_fn_with_state(metrics, track))
+        .fallback(move |req: Request| crate::web::serve(web.clone(), req))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(chat_cors))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {

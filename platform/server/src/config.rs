@@ -66,6 +66,8 @@ pub struct Config {
     pub smtp_relay_url: Option<String>,
     /// Folder for attachments and other files; empty means `data_dir/objects`.
     pub objects_dir: Option<PathBuf>,
+    /// The built browser apps (`npm --prefix web run build` writes `web/dist`).
+    pub web_dir: PathBuf,
 }
 
 impl Default for Config {
@@ -96,6 +98,7 @@ impl Default for Config {
             smtp_session_secs: 600,
             smtp_relay_url: None,
             objects_dir: None,
+            web_dir: PathBuf::from("web/dist"),
         }
     }
 }
@@ -139,6 +142,9 @@ pub struct Overrides {
     /// Relay for outgoing e-mail (smtp://host:port, smtps://...) [default: none].
     #[arg(long, env = "SWITCHBOARD_SMTP_RELAY_URL", global = true, hide_env_values = true)]
     pub smtp_relay_url: Option<String>,
+    /// The built browser apps [default: web/dist].
+    #[arg(long, env = "SWITCHBOARD_WEB_DIR", global = true)]
+    pub web_dir: Option<PathBuf>,
 }
 
 /// A configuration that cannot be used.
@@ -183,7 +189,7 @@ impl Config {
         macro_rules! set_opt {
             ($($f:ident),*) => { $( if let Some(v) = &o.$f { c.$f = (!v.is_empty()).then(|| v.clone()); } )* };
         }
-        set!(http_addr, data_dir, public_url, log);
+        set!(http_addr, data_dir, public_url, log, web_dir);
         set_opt!(database_url, database_owner_url, database_app_role, amqp_url, jwt_secret, smtp_relay_url);
         if let Some(a) = o.smtp_addr {
             c.smtp_addr = Some(a);

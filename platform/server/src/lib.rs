@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod routing;
+pub mod web;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -115,6 +116,7 @@ pub fn state(
         objects,
         relay,
         allow_private_targets: config.danger_allow_private_webhook_targets,
+        web_dir: config.web_dir.clone(),
     }
 }
 

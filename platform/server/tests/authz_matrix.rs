@@ -129,7 +129,10 @@ async fn sample_body(app: &TestApp, w: &World, route: &Route, path: &str) -> Opt
         }),
         ("POST", "/api/v1/agent/contacts/{id}/complete") => json!({"disposition": "resolved", "notes": "ok"}),
         ("POST", "/api/v1/agent/contacts/{id}/transfer") => json!({"queue_id": w.fixtures[&Resource::Queue]}),
-        ("POST", "/api/v1/contacts/{id}/messages") => json!({"body": "Thanks for waiting"}),
+        ("POST", "/api/v1/contacts/{id}/messages") | ("POST", "/api/v1/contacts/{id}/barge") => {
+            json!({"body": "Thanks for waiting"})
+        }
+        ("POST", "/api/v1/contacts/{id}/whisper") => json!({"body": "Offer a voucher"}),
         _ => panic!("no sample body for {m} {}: add one to the authorisation matrix", route.path),
     })
 }
@@ -287,7 +290,11 @@ async fn authorisation_matrix_over_every_tenant_scoped_route() {
                 continue;
             }
             let owner_token = login(&app, &w.a.email).await;
-            let replies = method == "POST" && route.path == "/api/v1/contacts/{id}/messages";
+            // Writing in a conversation needs one connected to the owner.
+            let replies = method == "POST"
+                && ["/messages", "/whisper", "/barge", "/attachments"]
+                    .iter()
+                    .any(|end| route.path.starts_with("/api/v1/contacts/{id}") && route.path.ends_with(end));
             let owner_path = if route.path.starts_with("/api/v1/agent/contacts/") || replies {
                 // Needs a contact offered to (or connected with) the owner.
                 let (status, _) = app
@@ -349,11 +356,30 @@ async fn authorisation_matrix_over_every_tenant_scoped_route() {
                 path.clone()
             };
             let body = sample_body(&app, &w, &route, &owner_path).await;
-            let (status, answer) = app.call(method, &owner_path, Some(&owner_token), body).await;
+            let (status, answer) = if method == "POST" && route.path.ends_with("/attachments") {
+                // A raw file, not JSON.
+                let req = axum::http::Request::post(&owner_path)
+                    .header("authorization", format!("Bearer {owner_token}"))
+                    .header("content-type", "text/plain")
+                    .header("x-filename", "note.txt")
+                    .body(axum::body::Body::from("hello"))
+                    .expect("request");
+                app.send(req).await
+            } else {
+                app.call(method, &owner_path, Some(&owner_token), body).await
+            };
             assert_eq!(status.as_u16(), route.status, "{what} as owner at {owner_path}: {answer}");
             checked += 1;
             // No offer may be left to time out (20 s) in the middle of a later route's check: the
             // owner goes offline again, which takes back any open offer now.
+            if replies {
+                // The conversation ends, so the owner has room for the next route's contact.
+                let contact = owner_path.split('/').nth(4).expect("contact id");
+                let done = json!({"wrap_up_secs": 0});
+                let path = format!("/api/v1/agent/contacts/{contact}/complete");
+                let (status, body) = app.call("POST", &path, Some(&owner_token), Some(done)).await;
+                assert_eq!(status, StatusCode::NO_CONTENT, "{what}: complete: {body}");
+            }
             if route.path.starts_with("/api/v1/agent/contacts/") || replies {
                 let offline = json!({"status": "offline"});
                 let (status, _) = app.call("PUT", "/api/v1/agent/presence", Some(&owner_token), Some(offline)).await;

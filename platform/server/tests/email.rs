@@ -145,9 +145,38 @@ async fn mail_from_swaks_becomes_a_conversation_the_agent_replies_and_the_answer
 
         let (relay, kept_dir, _sink) = sink().await;
         app.set_relay(&relay);
-        let (status, sent) = app.call("POST", &path, Some(&o.token), Some(reply)).await;
+        // The agent attaches a file: uploaded first, named on the reply.
+        let upload = axum::http::Request::post(format!("/api/v1/contacts/{id}/attachments"))
+            .header("authorization", format!("Bearer {}", o.token))
+            .header("content-type", "application/pdf")
+            .header("x-filename", "R%C3%BCcksendeschein.pdf")
+            .body(axum::body::Body::from(&b"%PDF-1.4 return label"[..]))
+            .expect("request");
+        let (status, file) = app.send(upload).await;
+        assert_eq!(status, StatusCode::CREATED, "{file}");
+        assert_eq!(file["name"], "Rücksendeschein.pdf");
+        let mut reply = reply;
+        reply["attachment_ids"] = json!(["00000000-0000-7000-8000-000000000000"]);
+        let (status, bad) = app.call("POST", &path, Some(&o.token), Some(reply.clone())).await;
+        assert_eq!(
+            (status, common::fields(&bad)),
+            (StatusCode::UNPROCESSABLE_ENTITY, vec!["attachment_ids[0]".to_owned()])
+        );
+        reply["attachment_ids"] = json!([file["id"]]);
+        let (status, sent) = app.call("POST", &path, Some(&o.token), Some(reply.clone())).await;
         assert_eq!(status, StatusCode::CREATED, "{sent}");
+        assert_eq!(sent["attachments"][0]["name"], "Rücksendeschein.pdf");
         let mail = kept(&kept_dir, 1).await;
+        assert!(mail.contains("multipart/mixed"), "{mail}");
+        assert!(mail.contains("Content-Disposition: attachment"), "{mail}");
+        // lettre picks the transfer encoding by content: ASCII bytes may travel as they are.
+        assert!(
+            mail.contains("JVBERi0xLjQgcmV0dXJuIGxhYmVs") || mail.contains("%PDF-1.4 return label"),
+            "the file's bytes are attached: {mail}"
+        );
+        // Sent once: the upload cannot ride on a second reply.
+        let (status, _) = app.call("POST", &path, Some(&o.token), Some(reply)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         let envelope: Value =
             serde_json::from_str(&std::fs::read_to_string(kept_dir.join("1.json")).expect("envelope")).expect("json");
         assert_eq!(envelope["mail_from"], HELP);

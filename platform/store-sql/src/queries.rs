@@ -5,8 +5,8 @@ use switchboard_domain::{
     SkillLevel, Tenant, TenantId, TenantStatus, UnixMillis, User, UserId, WebhookDelivery, WebhookId,
 };
 use switchboard_store::{
-    ApiKeySecret, Credentials, DocKind, NewTenant, Page, PageRequest, RefreshOutcome, RefreshToken, Session, Store,
-    StoreError, StoredDoc,
+    ApiKeySecret, ContactFilter, Credentials, DocKind, NewTenant, Page, PageRequest, RefreshOutcome, RefreshToken,
+    Session, Store, StoreError, StoredDoc, TenantEvent,
 };
 
 use crate::{SqlStore, backend_err, conflict_or, int, opt_int, opt_text, parse, text};
@@ -786,6 +786,108 @@ impl Store for SqlStore {
         tx.commit().await?;
         let contacts = rows.iter().map(contact_from_row).collect::<Result<Vec<_>, _>>()?;
         Ok(paginate(contacts, page, |c| c.id.to_string()))
+    }
+
+    async fn search_contacts(
+        &self,
+        tenant: TenantId,
+        filter: &ContactFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Contact>, StoreError> {
+        enum Arg {
+            Text(String),
+            Int(i64),
+        }
+        let mut sql = String::from("SELECT body FROM contacts WHERE tenant_id = $1");
+        let mut args = vec![Arg::Text(tenant.to_string())];
+        let clause = |sql: &mut String, args: &mut Vec<Arg>, expr: &str, arg: Arg| {
+            args.push(arg);
+            sql.push_str(&format!(" AND {expr} ${}", args.len()));
+        };
+        for (column, value) in [
+            ("state =", &filter.state),
+            ("channel =", &filter.channel),
+            ("queue_id =", &filter.queue_id),
+            ("agent_id =", &filter.agent_id),
+        ] {
+            if let Some(v) = value {
+                clause(&mut sql, &mut args, column, Arg::Text(v.clone()));
+            }
+        }
+        if let Some(c) = &filter.customer {
+            // LIKE with its wildcards escaped: the text is matched literally, anywhere.
+            let escaped = c.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            args.push(Arg::Text(format!("%{escaped}%")));
+            sql.push_str(&format!(" AND LOWER(customer) LIKE ${} ESCAPE '\\'", args.len()));
+        }
+        if let Some(t) = filter.since {
+            clause(&mut sql, &mut args, "enqueued_at >=", Arg::Int(t));
+        }
+        if let Some(t) = filter.until {
+            clause(&mut sql, &mut args, "enqueued_at <", Arg::Int(t));
+        }
+        if let Some(after) = &page.after {
+            clause(&mut sql, &mut args, "id <", Arg::Text(after.clone()));
+        }
+        args.push(Arg::Int(fetch_limit(page)));
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", args.len()));
+        let sql = self.sql(&sql);
+        let mut query = sqlx::query(&sql);
+        for a in args {
+            query = match a {
+                Arg::Text(t) => query.bind(t),
+                Arg::Int(i) => query.bind(i),
+            };
+        }
+        let mut tx = self.begin(Some(tenant), false).await?;
+        let rows = query.fetch_all(&mut *tx.tx).await.map_err(backend_err)?;
+        tx.commit().await?;
+        let contacts = rows.iter().map(contact_from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(paginate(contacts, page, |c| c.id.to_string()))
+    }
+
+    async fn events_between(
+        &self,
+        tenant: TenantId,
+        since: UnixMillis,
+        until: UnixMillis,
+        kinds: &[&str],
+    ) -> Result<Vec<TenantEvent>, StoreError> {
+        if kinds.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Only the asked kinds leave the database: a busy day has many more events than these.
+        let wanted: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 4)).collect();
+        let text_sql = format!(
+            "SELECT e.contact_id, e.seq, e.at, e.kind, e.data, c.queue_id, c.channel \
+             FROM contact_events e JOIN contacts c ON c.tenant_id = e.tenant_id AND c.id = e.contact_id \
+             WHERE e.tenant_id = $1 AND e.at >= $2 AND e.at < $3 AND e.kind IN ({}) ORDER BY e.at, e.contact_id, e.seq",
+            wanted.join(", ")
+        );
+        let sql = self.sql(&text_sql);
+        let mut query = sqlx::query(&sql).bind(tenant.to_string()).bind(since).bind(until);
+        for k in kinds {
+            query = query.bind(k.to_string());
+        }
+        let mut tx = self.begin(Some(tenant), false).await?;
+        let rows = query.fetch_all(&mut *tx.tx).await.map_err(backend_err)?;
+        tx.commit().await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let kind = text(r, "kind")?;
+            out.push(TenantEvent {
+                contact_id: parse(r, "contact_id")?,
+                queue_id: text(r, "queue_id")?,
+                channel: text(r, "channel")?,
+                event: ContactEvent {
+                    seq: int(r, "seq")?,
+                    at: int(r, "at")?,
+                    kind,
+                    data: serde_json::from_str(&text(r, "data")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                },
+            });
+        }
+        Ok(out)
     }
 
     async fn open_contacts(&self, tenant: TenantId) -> Result<Vec<Contact>, StoreError> {

@@ -35,6 +35,38 @@ pub enum StoreError {
     Backend(String),
 }
 
+/// What a contact search asks for; every given field must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactFilter {
+    /// State word (`queued`, `done`, `abandoned`...).
+    pub state: Option<String>,
+    /// Channel word (`voice`, `chat`, `sms`, `email`...).
+    pub channel: Option<String>,
+    /// Current (or last) queue.
+    pub queue_id: Option<String>,
+    /// Handling agent.
+    pub agent_id: Option<String>,
+    /// Part of the customer's identity, case-insensitive.
+    pub customer: Option<String>,
+    /// Enqueued at or after.
+    pub since: Option<UnixMillis>,
+    /// Enqueued before.
+    pub until: Option<UnixMillis>,
+}
+
+/// A contact event with the contact's queue and channel: what interval statistics count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantEvent {
+    /// The contact.
+    pub contact_id: ContactId,
+    /// Its current (or last) queue.
+    pub queue_id: String,
+    /// Its channel word.
+    pub channel: String,
+    /// The event.
+    pub event: ContactEvent,
+}
+
 /// Keyset pagination: at most `limit` items after the cursor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageRequest {
@@ -237,6 +269,21 @@ pub trait Store: Send + Sync + 'static {
     async fn contact_events(&self, tenant: TenantId, id: ContactId) -> Result<Vec<ContactEvent>, StoreError>;
     /// A page of contacts in creation order.
     async fn list_contacts(&self, tenant: TenantId, page: &PageRequest) -> Result<Page<Contact>, StoreError>;
+    /// A page of contacts matching the filter, newest first (the cursor is the last id seen).
+    async fn search_contacts(
+        &self,
+        tenant: TenantId,
+        filter: &ContactFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Contact>, StoreError>;
+    /// Events of the given kinds that happened in `[since, until)`, in time order.
+    async fn events_between(
+        &self,
+        tenant: TenantId,
+        since: UnixMillis,
+        until: UnixMillis,
+        kinds: &[&str],
+    ) -> Result<Vec<TenantEvent>, StoreError>;
     /// Every contact not in a terminal state, oldest first: what a routing shard rebuilds from.
     async fn open_contacts(&self, tenant: TenantId) -> Result<Vec<Contact>, StoreError>;
     /// Global directory: every tenant id (to warm routing shards on start).

@@ -32,10 +32,33 @@ pub fn presence_of(req: &wire::PresenceInput) -> Result<Presence, ApiError> {
     Ok(presence)
 }
 
-/// Validated completion.
-pub fn completion_of(contact: ContactId, agent: UserId, req: wire::CompleteInput) -> Result<Completion, ApiError> {
+/// Validated completion: a disposition must be one of the queue's codes when it has any.
+pub async fn completion_of(
+    state: &AppState,
+    tenant: switchboard_domain::TenantId,
+    contact: ContactId,
+    agent: UserId,
+    req: wire::CompleteInput,
+) -> Result<Completion, ApiError> {
     let mut p = Problems::default();
     let disposition = req.disposition.as_deref().map(|d| p.text("disposition", d, 1, 64));
+    if let Some(d) = &disposition {
+        let store: &dyn switchboard_store::Store = &*state.store;
+        let queue = match store.contact(tenant, contact).await? {
+            Some(c) => store.get::<switchboard_domain::Queue>(tenant, &c.queue_id.to_string()).await?,
+            None => None,
+        };
+        if let Some(q) = queue
+            && !q.disposition_codes.is_empty()
+            && !q.disposition_codes.contains(d)
+        {
+            p.add(
+                "disposition",
+                "invalid",
+                format!("not one of the queue's codes: {}", q.disposition_codes.join(", ")),
+            );
+        }
+    }
     let notes = req.notes.as_deref().map(|n| p.text("notes", n, 0, 10_000));
     if let Some(w) = req.wrap_up_secs {
         p.range("wrap_up_secs", w, 0, 3600);
@@ -139,7 +162,59 @@ pub async fn complete(
     ApiJson(req): ApiJson<wire::CompleteInput>,
 ) -> Result<StatusCode, ApiError> {
     let agent = agent_of(&p)?;
-    let done = completion_of(contact_id(&id)?, agent, req)?;
+    let done = completion_of(&state, p.tenant_id, contact_id(&id)?, agent, req).await?;
     state.routing.run(p.tenant_id, |r| Command::Complete(done, r)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/agent/contacts`: my open contacts (offered, connected, wrapping up), oldest
+/// first: what a console shows after a reload or a reconnect.
+pub async fn my_contacts(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> Result<Json<wire::Page<wire::ContactView>>, ApiError> {
+    let agent = agent_of(&p)?;
+    let open = state.store.open_contacts(p.tenant_id).await?;
+    let mut items = Vec::new();
+    for c in open.iter().filter(|c| c.agent_id == Some(agent)) {
+        let mut view = super::contacts::contact_view(c);
+        if c.state == switchboard_domain::ContactState::Offered {
+            // A console reloaded while an offer rings still shows its countdown.
+            let events = state.store.contact_events(p.tenant_id, c.id).await?;
+            view.offer_deadline = events
+                .iter()
+                .rev()
+                .find(|e| e.kind == "offered")
+                .and_then(|e| e.data.get("deadline"))
+                .and_then(serde_json::Value::as_i64);
+        }
+        items.push(view);
+    }
+    Ok(Json(wire::Page { items, next_cursor: None }))
+}
+
+/// `GET /api/v1/agent/colleagues`: who else could take a contact, with their live activity.
+pub async fn colleagues(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> Result<Json<wire::ColleagueList>, ApiError> {
+    let me = p.user_id;
+    let live = state.routing.agents(p.tenant_id).await.unwrap_or_default();
+    let mut items = Vec::new();
+    let mut page = switchboard_store::PageRequest { limit: 200, after: None };
+    loop {
+        let users = state.store.list_users(p.tenant_id, &page).await?;
+        for u in &users.items {
+            if Some(u.id) == me || u.status != switchboard_domain::UserStatus::Active {
+                continue;
+            }
+            let activity = live.iter().find(|a| a.agent_id == u.id).map(|a| a.activity.as_str()).unwrap_or("offline");
+            items.push(wire::ColleagueView { id: u.id.to_string(), name: u.name.clone(), activity: activity.into() });
+        }
+        match users.next_cursor {
+            Some(c) => page.after = Some(c),
+            None => break,
+        }
+    }
+    Ok(Json(wire::ColleagueList { items }))
 }

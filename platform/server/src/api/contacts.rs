@@ -31,6 +31,7 @@ pub fn contact_view(c: &Contact) -> wire::ContactView {
         disposition: c.disposition.clone(),
         notes: c.notes.clone(),
         events: Vec::new(),
+        offer_deadline: None,
     }
 }
 
@@ -166,4 +167,39 @@ pub async fn cancel(
     }
     state.routing.run(p.tenant_id, |r| Command::Cancel(id, r)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/contacts/search`: contact history with filters, newest first.
+pub async fn search(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<wire::ContactSearchQuery>,
+) -> Result<Json<wire::Page<wire::ContactView>>, ApiError> {
+    let page = page_request(wire::PageQuery { limit: q.limit, after: q.after.clone() })?;
+    let mut problems = Problems::default();
+    if let Some(s) = &q.state
+        && !ContactState::ALL.iter().any(|k| k.as_str() == s)
+    {
+        problems.add("state", "invalid", "not a contact state");
+    }
+    let queue_id = q.queue_id.as_deref().and_then(|v| problems.id::<switchboard_domain::QueueId>("queue_id", v));
+    let agent_id = q.agent_id.as_deref().and_then(|v| problems.id::<switchboard_domain::UserId>("agent_id", v));
+    let customer = q.customer.as_deref().map(|c| problems.text("customer", c, 1, 256));
+    if let (Some(a), Some(b)) = (q.since, q.until)
+        && b <= a
+    {
+        problems.add("until", "invalid", "must be after since");
+    }
+    problems.finish()?;
+    let filter = switchboard_store::ContactFilter {
+        state: q.state,
+        channel: q.channel.map(|c| channel_in(c).as_str().to_owned()),
+        queue_id: queue_id.map(|q| q.to_string()),
+        agent_id: agent_id.map(|a| a.to_string()),
+        customer,
+        since: q.since,
+        until: q.until,
+    };
+    let page = state.store.search_contacts(p.tenant_id, &filter, &page).await?;
+    Ok(Json(wire::Page { items: page.items.iter().map(contact_view).collect(), next_cursor: page.next_cursor }))
 }

@@ -172,6 +172,7 @@ impl ConfigResource for Queue {
             }),
             business_hours_id: self.business_hours_id.map(|h| h.to_string()),
             record_calls: self.record_calls,
+            disposition_codes: self.disposition_codes.clone(),
         }
     }
 
@@ -245,6 +246,17 @@ impl ConfigResource for Queue {
         });
         let hours: Vec<BusinessHoursId> = refs.hours.iter().map(|h| h.id).collect();
         let business_hours_id = opt_ref(&mut p, "business_hours_id", input.business_hours_id.as_ref(), &hours);
+        if input.disposition_codes.len() > 50 {
+            p.add("disposition_codes", "too_long", "at most 50 codes");
+        }
+        let mut disposition_codes: Vec<String> = Vec::new();
+        for (i, c) in input.disposition_codes.iter().enumerate() {
+            let code = p.text(&format!("disposition_codes[{i}]"), c, 1, 64);
+            if disposition_codes.contains(&code) {
+                p.add(format!("disposition_codes[{i}]"), "duplicate", "code listed twice");
+            }
+            disposition_codes.push(code);
+        }
         p.finish()?;
         Ok(Queue {
             id,
@@ -260,6 +272,7 @@ impl ConfigResource for Queue {
             overflow,
             business_hours_id,
             record_calls: input.record_calls,
+            disposition_codes,
         })
     }
 

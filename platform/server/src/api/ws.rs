@@ -55,6 +55,8 @@ enum ClientCommand {
         body: String,
         #[serde(default)]
         html: Option<String>,
+        #[serde(default)]
+        attachment_ids: Vec<String>,
     },
     /// Hand the contact to a queue or a colleague.
     Transfer {
@@ -149,15 +151,15 @@ async fn handle(
                 Ok(state.routing.run(t, |r| Command::Reject(c, agent, r)).await?)
             }
             ClientCommand::Complete { contact_id, input } => {
-                let done = completion_of(id(&contact_id)?, agent, input)?;
+                let done = completion_of(state, t, id(&contact_id)?, agent, input).await?;
                 Ok(state.routing.run(t, |r| Command::Complete(done, r)).await?)
             }
             ClientCommand::Responded { contact_id } => {
                 let c = id(&contact_id)?;
                 Ok(state.routing.run(t, |r| Command::Responded(c, r)).await?)
             }
-            ClientCommand::Send { contact_id, body, html } => {
-                let input = wire::MessageInput { body, html };
+            ClientCommand::Send { contact_id, body, html, attachment_ids } => {
+                let input = wire::MessageInput { body, html, attachment_ids };
                 crate::conversation::send_reply(state, p, id(&contact_id)?, &input).await.map(|_| ())
             }
             ClientCommand::Transfer { contact_id, to } => {

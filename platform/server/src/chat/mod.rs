@@ -297,11 +297,7 @@ pub async fn upload(
     body: Bytes,
 ) -> Result<(StatusCode, Json<switchboard_api_types::MessageView>), ApiError> {
     let (claims, tenant, contact_id) = visitor(&state, &headers, None)?;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
-        .unwrap_or_default();
+    let content_type = media_type(&headers);
     if !ATTACHMENT_TYPES.contains(&content_type.as_str()) {
         return Err(ApiError::field(
             "content_type",
@@ -312,7 +308,8 @@ pub async fn upload(
     if body.is_empty() || body.len() > MAX_ATTACHMENT_BYTES {
         return Err(ApiError::field("file", "size", format!("1 byte to {} MiB", MAX_ATTACHMENT_BYTES >> 20)));
     }
-    let name = headers.get("x-filename").and_then(|v| v.to_str().ok()).unwrap_or("file");
+    let name = file_name(&headers);
+    let name = name.as_str();
     let contact = live_contact(&state, tenant, contact_id).await?;
     let name = switchboard_channels::email::mime::safe_name(name);
     let file = MailAttachment { name, content_type, bytes: body.to_vec() };
@@ -350,6 +347,34 @@ pub fn visitor_message(claims: &VisitorClaims, contact: &Contact, client_id: Str
     m
 }
 
+/// The media type of an upload (`Content-Type` without parameters, lower case; empty if absent).
+pub fn media_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// The file name of an upload (`X-Filename`; header values are ASCII, so browsers send other
+/// names percent-encoded UTF-8). Not yet made safe: callers pass it through `safe_name`.
+pub fn file_name(headers: &HeaderMap) -> String {
+    headers.get("x-filename").and_then(|v| v.to_str().ok()).map(percent_decoded).unwrap_or_else(|| "file".into())
+}
+
+/// The bytes stored under a key of the object store.
+pub async fn object_bytes(state: &AppState, key: &str) -> Result<Bytes, ApiError> {
+    let unavailable = |e: object_store::Error| ApiError::Unavailable(format!("object store: {e}"));
+    state
+        .objects
+        .get(&object_store::path::Path::from(key))
+        .await
+        .map_err(unavailable)?
+        .bytes()
+        .await
+        .map_err(unavailable)
+}
+
 /// Serves an attachment of a conversation.
 pub async fn attachment_bytes(
     state: &AppState,
@@ -364,14 +389,7 @@ pub async fn attachment_bytes(
         .find(|a| a.id == attachment)
         .ok_or(ApiError::NotFound)?
         .clone();
-    let data = state
-        .objects
-        .get(&object_store::path::Path::from(a.object_key(tenant)))
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("object store: {e}")))?
-        .bytes()
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("object store: {e}")))?;
+    let data = object_bytes(state, &a.object_key(tenant)).await?;
     let disposition = format!("attachment; filename=\"{}\"", a.name.replace(['"', '\\'], "_"));
     let mut res = (StatusCode::OK, data).into_response();
     let h = res.headers_mut();
@@ -435,6 +453,7 @@ pub async fn transcript(
         let who = match m.direction {
             Direction::Inbound => "You".to_owned(),
             Direction::Outbound => tenant_name.clone(),
+            Direction::Internal => continue,
         };
         let when = jiff::Timestamp::from_millisecond(m.at)
             .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
@@ -454,4 +473,35 @@ pub async fn transcript(
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `%XX` sequences decoded as UTF-8 (invalid sequences kept as they are, lossy UTF-8 replaced).
+pub fn percent_decoded(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && let (Some(h), Some(l)) = (b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn file_names_are_percent_decoded() {
+        assert_eq!(super::percent_decoded("Gr%C3%BC%C3%9Fe%20Rechnung.pdf"), "Grüße Rechnung.pdf");
+        assert_eq!(super::percent_decoded("plain.txt"), "plain.txt");
+        assert_eq!(super::percent_decoded("100%.txt"), "100%.txt");
+        assert_eq!(super::percent_decoded("%zz%4"), "%zz%4");
+    }
 }

@@ -78,8 +78,12 @@ impl Visitor {
             let batch =
                 self.state.store.messages_after(self.tenant, self.contact, self.sent, PAGE).await.map_err(|_| ())?;
             for m in &batch {
-                let frame = json!({"type": "message", "message": conversation::view(m)}).to_string();
-                socket.send(Frame::Text(frame.into())).await.map_err(|_| ())?;
+                // A supervisor's whisper to the agent is numbered in the conversation but never
+                // leaves the tenant: the widget sees a gap in the numbers, not the text.
+                if m.direction != switchboard_domain::Direction::Internal {
+                    let frame = json!({"type": "message", "message": conversation::view(m)}).to_string();
+                    socket.send(Frame::Text(frame.into())).await.map_err(|_| ())?;
+                }
                 self.sent = m.seq;
             }
             if batch.len() < PAGE as usize {

@@ -67,6 +67,7 @@ pub async fn send_reply(
     contact: &Contact,
     text: &str,
     html: Option<&str>,
+    files: &[(switchboard_domain::Attachment, Vec<u8>)],
 ) -> Result<ChannelMessage, ApiError> {
     let store: &dyn Store = &*state.store;
     let (Some(ours), Some(theirs)) = (contact.attributes.get("to").cloned(), contact.customer.clone()) else {
@@ -103,9 +104,19 @@ pub async fn send_reply(
         let tail = &ids[ids.len().saturating_sub(20)..];
         builder = builder.references(tail.iter().map(|i| format!("<{i}>")).collect::<Vec<_>>().join(" "));
     }
-    let email = builder
-        .multipart(MultiPart::alternative_plain_html(text.to_owned(), html.clone()))
-        .map_err(|e| ApiError::Internal(format!("building the e-mail: {e}")))?;
+    let alternative = MultiPart::alternative_plain_html(text.to_owned(), html.clone());
+    let body = if files.is_empty() {
+        alternative
+    } else {
+        let mut mixed = MultiPart::mixed().multipart(alternative);
+        for (a, bytes) in files {
+            let kind = ContentType::parse(&a.content_type)
+                .unwrap_or_else(|_| ContentType::parse("application/octet-stream").expect("a valid type"));
+            mixed = mixed.singlepart(lettre::message::Attachment::new(a.name.clone()).body(bytes.clone(), kind));
+        }
+        mixed
+    };
+    let email = builder.multipart(body).map_err(|e| ApiError::Internal(format!("building the e-mail: {e}")))?;
     state.relay.send(email).await?;
     let mut message = ChannelMessage::text(
         uuid::Uuid::now_v7().to_string(),
