@@ -38,6 +38,19 @@ install_tools() {
   need chromium chromium
   # Debian's interpreter, not whichever python3 is first on PATH: that is where apt installs.
   /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need __none__ python3-aiosmtpd
+  install_localstripe
+}
+
+# localstripe (PyPI), the Stripe emulator the billing tests run against, in its own virtualenv.
+LOCALSTRIPE_VENV=/opt/switchboard-tools/localstripe
+install_localstripe() {
+  [ -x "$LOCALSTRIPE_VENV/bin/localstripe" ] && return 0
+  local py; py=$(command -v python3) || die "python3 is needed for localstripe"
+  if ! "$py" -m venv "$LOCALSTRIPE_VENV" >/dev/null 2>&1; then
+    need __none__ python3-venv; py=/usr/bin/python3; "$py" -m venv "$LOCALSTRIPE_VENV" || die "cannot make a virtualenv"
+  fi
+  log "installing localstripe"
+  "$LOCALSTRIPE_VENV/bin/pip" install -q localstripe==1.15.10 >/dev/null || die "pip install localstripe failed"
 }
 
 pg_version() { ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n 1; }
@@ -127,6 +140,7 @@ print_env() {
 export SWITCHBOARD_TEST_PG_URL=postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:5432/postgres
 export SWITCHBOARD_TEST_PG_APP_USER=$PG_APP_USER
 export SWITCHBOARD_TEST_PG_APP_PASSWORD=$PG_APP_PASSWORD
+export SWITCHBOARD_TEST_LOCALSTRIPE=$LOCALSTRIPE_VENV/bin/localstripe
 export SWITCHBOARD_TEST_AMQP_URL=amqp://$MQ_USER:$MQ_PASSWORD@127.0.0.1:5672/$MQ_TEST_VHOST
 ENV
 }

@@ -16,6 +16,7 @@ const PURE: &[&str] = &[
     "platform/domain",
     "platform/api-types",
     "platform/routing",
+    "platform/billing",
     "platform/control-link",
     "media-edge/sip",
     "media-edge/media",
@@ -33,7 +34,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("axum", "switchboard-server"),
     ("wasmtime", "switchboard-plugin-host"),
     ("webrtc", "switchboard-edge"),
-    ("async-stripe", "switchboard-billing"),
+    ("async-stripe", "switchboard-billing-stripe"),
 ];
 const FIXTURE_CRATES: &[&str] = &["switchboard-testkit"];
 

@@ -23,6 +23,8 @@ pub enum ErrorCode {
     RateLimited,
     /// A dependency (database, bus) is unavailable; retry later.
     Unavailable,
+    /// The tenant's service is suspended until its bill is paid (see `GET /api/v1/billing`).
+    PaymentRequired,
     /// Our fault; the message says nothing more on purpose.
     Internal,
 }

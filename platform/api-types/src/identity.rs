@@ -33,6 +33,10 @@ pub struct SignupRequest {
     /// The owner's display name (defaults to the part of the e-mail before `@`).
     #[serde(default)]
     pub name: Option<String>,
+    /// The plan to start on, when the deployment bills (see `GET /api/v1/billing/plans`);
+    /// defaults to the catalogue's default plan.
+    #[serde(default)]
+    pub plan: Option<String>,
 }
 
 /// Tokens for a session.

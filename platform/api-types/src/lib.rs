@@ -6,11 +6,13 @@
 //!
 //! Architecture invariant: depends on serde and utoipa only — never on the domain, store or axum.
 
+mod billing;
 mod config;
 mod error;
 mod identity;
 mod routing;
 
+pub use billing::*;
 pub use config::*;
 pub use error::{ErrorBody, ErrorCode, ErrorDetail, FieldError};
 pub use identity::*;

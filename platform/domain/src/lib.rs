@@ -5,6 +5,7 @@
 //! `now` where time matters).
 
 mod address;
+mod billing;
 mod contact;
 mod hours;
 mod id;
@@ -16,6 +17,7 @@ mod routing;
 mod webhook;
 
 pub use address::{AddressError, EmailAddress, PhoneNumber};
+pub use billing::{BillingAccount, SubscriptionStatus, UsageKind, UsageRecord, UsageReport};
 pub use contact::{Contact, ContactEvent, ContactState};
 pub use hours::{BusinessHours, DayOfWeek, HoursError, OpenSpan};
 pub use id::{

@@ -43,6 +43,8 @@ pub struct AppState {
     pub allow_private_targets: bool,
     /// The built browser apps (console, admin, widget).
     pub web_dir: std::path::PathBuf,
+    /// Billing through Stripe; None when the deployment has no Stripe key (billing off).
+    pub billing: Option<Arc<crate::billing::Billing>>,
 }
 
 impl std::fmt::Debug for AppState {

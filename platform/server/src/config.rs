@@ -68,6 +68,20 @@ pub struct Config {
     pub objects_dir: Option<PathBuf>,
     /// The built browser apps (`npm --prefix web run build` writes `web/dist`).
     pub web_dir: PathBuf,
+    /// Stripe secret key; empty turns billing off (everything is included, nobody is charged).
+    pub stripe_secret_key: Option<String>,
+    /// Stripe API base URL; empty means Stripe itself (tests point it at localstripe).
+    pub stripe_api_base: Option<String>,
+    /// Signing secret of the Stripe webhook endpoint (`whsec_...`); required with a key.
+    pub stripe_webhook_secret: Option<String>,
+    /// How far a webhook's signed timestamp may be from now, in seconds.
+    pub stripe_webhook_tolerance_secs: u64,
+    /// TOML file with the plan catalogue; empty means the built-in one.
+    pub billing_plans: Option<PathBuf>,
+    /// Days of full service after a failed payment before the tenant is suspended.
+    pub billing_grace_secs: u64,
+    /// How often usage is sealed and reported to Stripe, in seconds.
+    pub billing_report_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -99,6 +113,13 @@ impl Default for Config {
             smtp_relay_url: None,
             objects_dir: None,
             web_dir: PathBuf::from("web/dist"),
+            stripe_secret_key: None,
+            stripe_api_base: None,
+            stripe_webhook_secret: None,
+            stripe_webhook_tolerance_secs: 300,
+            billing_plans: None,
+            billing_grace_secs: 7 * 86_400,
+            billing_report_interval_secs: 60,
         }
     }
 }
@@ -145,6 +166,24 @@ pub struct Overrides {
     /// The built browser apps [default: web/dist].
     #[arg(long, env = "SWITCHBOARD_WEB_DIR", global = true)]
     pub web_dir: Option<PathBuf>,
+    /// Stripe secret key; empty turns billing off [default: none].
+    #[arg(long, env = "SWITCHBOARD_STRIPE_SECRET_KEY", global = true, hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+    /// Stripe API base URL [default: Stripe itself].
+    #[arg(long, env = "SWITCHBOARD_STRIPE_API_BASE", global = true)]
+    pub stripe_api_base: Option<String>,
+    /// Stripe webhook signing secret (whsec_...).
+    #[arg(long, env = "SWITCHBOARD_STRIPE_WEBHOOK_SECRET", global = true, hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
+    /// Plan catalogue file (TOML) [default: built in].
+    #[arg(long, env = "SWITCHBOARD_BILLING_PLANS", global = true)]
+    pub billing_plans: Option<PathBuf>,
+    /// Seconds of service after a failed payment [default: 604800].
+    #[arg(long, env = "SWITCHBOARD_BILLING_GRACE_SECS", global = true)]
+    pub billing_grace_secs: Option<u64>,
+    /// Seconds between usage reports to Stripe [default: 60].
+    #[arg(long, env = "SWITCHBOARD_BILLING_REPORT_INTERVAL_SECS", global = true)]
+    pub billing_report_interval_secs: Option<u64>,
 }
 
 /// A configuration that cannot be used.
@@ -190,7 +229,26 @@ impl Config {
             ($($f:ident),*) => { $( if let Some(v) = &o.$f { c.$f = (!v.is_empty()).then(|| v.clone()); } )* };
         }
         set!(http_addr, data_dir, public_url, log, web_dir);
-        set_opt!(database_url, database_owner_url, database_app_role, amqp_url, jwt_secret, smtp_relay_url);
+        set_opt!(
+            database_url,
+            database_owner_url,
+            database_app_role,
+            amqp_url,
+            jwt_secret,
+            smtp_relay_url,
+            stripe_secret_key,
+            stripe_api_base,
+            stripe_webhook_secret
+        );
+        if let Some(p) = &o.billing_plans {
+            c.billing_plans = (!p.as_os_str().is_empty()).then(|| p.clone());
+        }
+        if let Some(v) = o.billing_grace_secs {
+            c.billing_grace_secs = v;
+        }
+        if let Some(v) = o.billing_report_interval_secs {
+            c.billing_report_interval_secs = v;
+        }
         if let Some(a) = o.smtp_addr {
             c.smtp_addr = Some(a);
         }
@@ -246,6 +304,30 @@ impl Config {
                 message: "smtp_tls_cert and smtp_tls_key go together".into(),
             });
         }
+        if self.stripe_secret_key.is_some() && self.stripe_webhook_secret.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "stripe_webhook_secret",
+                message: "billing needs the webhook signing secret too (whsec_...)".into(),
+            });
+        }
+        if let Some(url) = &self.stripe_api_base
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid { key: "stripe_api_base", message: "must be http(s)://...".into() });
+        }
+        if !(1..=86_400).contains(&self.billing_report_interval_secs) {
+            return Err(ConfigError::Invalid {
+                key: "billing_report_interval_secs",
+                message: "must be 1..=86400".into(),
+            });
+        }
+        if !(10..=3_600).contains(&self.stripe_webhook_tolerance_secs) {
+            return Err(ConfigError::Invalid {
+                key: "stripe_webhook_tolerance_secs",
+                message: "must be 10..=3600".into(),
+            });
+        }
+        self.catalogue()?;
         if self.smtp_max_message_bytes < 1024 || self.smtp_max_recipients == 0 {
             return Err(ConfigError::Invalid {
                 key: "smtp_max_message_bytes",
@@ -253,6 +335,20 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    /// The plan catalogue: the configured file, or the built-in one; checked.
+    pub fn catalogue(&self) -> Result<switchboard_billing::Catalogue, ConfigError> {
+        let catalogue = match &self.billing_plans {
+            None => switchboard_billing::Catalogue::default(),
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.clone(), message: e.to_string() })?
+            }
+        };
+        catalogue.validate().map_err(|e| ConfigError::Invalid { key: "billing_plans", message: e.to_string() })?;
+        Ok(catalogue)
     }
 
     /// The folder for attachments and other files.
@@ -270,8 +366,10 @@ impl Config {
     /// This configuration as TOML (secrets masked).
     pub fn to_toml(&self) -> String {
         let mut shown = self.clone();
-        if shown.jwt_secret.is_some() {
-            shown.jwt_secret = Some("********".into());
+        for secret in [&mut shown.jwt_secret, &mut shown.stripe_secret_key, &mut shown.stripe_webhook_secret] {
+            if secret.is_some() {
+                *secret = Some("********".into());
+            }
         }
         if let Some(url) = &shown.smtp_relay_url
             && let Some((scheme, rest)) = url.split_once("://")

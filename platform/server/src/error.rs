@@ -35,6 +35,9 @@ pub enum ApiError {
     /// Too many attempts.
     #[error("{0}")]
     RateLimited(&'static str),
+    /// The tenant's service is suspended until its bill is paid.
+    #[error("{0}")]
+    PaymentRequired(String),
     /// A dependency is down.
     #[error("service unavailable")]
     Unavailable(String),
@@ -65,6 +68,7 @@ impl ApiError {
                 (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge, "request body too large".into())
             }
             ApiError::RateLimited(m) => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, (*m).into()),
+            ApiError::PaymentRequired(m) => (StatusCode::PAYMENT_REQUIRED, ErrorCode::PaymentRequired, m.clone()),
             ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::Unavailable,

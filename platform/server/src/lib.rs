@@ -6,6 +6,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod billing;
 pub mod chat;
 pub mod config;
 pub mod conversation;
@@ -117,6 +118,7 @@ pub fn state(
         relay,
         allow_private_targets: config.danger_allow_private_webhook_targets,
         web_dir: config.web_dir.clone(),
+        billing: None,
     }
 }
 
@@ -154,7 +156,9 @@ pub async fn serve(
     let secret = jwt_secret(&config)?;
     let objects = open_objects(&config)?;
     let relay = email::Relay::new(config.smtp_relay_url.as_deref()).context("smtp_relay_url")?;
-    let state = state(store.clone(), bus, &secret, &config, objects, relay);
+    let mut state = state(store.clone(), bus, &secret, &config, objects, relay);
+    state.billing = billing::Billing::from_config(&config).context("billing")?;
+    billing::start_reporter(state.clone());
     // Waiting contacts' timers (overflow, offer deadlines) run again right after a restart.
     state.routing.warm().await;
     start_webhooks(&state, &config).await?;

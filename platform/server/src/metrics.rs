@@ -36,6 +36,16 @@ struct MessageLabels {
     direction: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
 type DurationFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 /// The process's metrics.
@@ -51,6 +61,8 @@ pub struct Metrics {
     messages: Family<MessageLabels, Counter>,
     /// SMTP sessions refused or cut (limits, smuggling attempts, unknown recipients).
     pub smtp_refusals: Counter,
+    billing_webhooks: Family<OutcomeLabels, Counter>,
+    usage_reported: Family<KindLabels, Counter>,
 }
 
 fn duration_histogram() -> Histogram {
@@ -81,7 +93,25 @@ impl Metrics {
         registry.register("messages", "Conversation messages stored, by channel and direction", messages.clone());
         let smtp_refusals = Counter::default();
         registry.register("smtp_refusals", "SMTP commands or mails refused", smtp_refusals.clone());
-        Self { registry: Mutex::new(registry), requests, durations, signups, login_failures, messages, smtp_refusals }
+        let billing_webhooks = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "billing_webhooks",
+            "Stripe webhook deliveries by outcome (applied, duplicate, ignored, refused)",
+            billing_webhooks.clone(),
+        );
+        let usage_reported = Family::<KindLabels, Counter>::default();
+        registry.register("usage_reported_units", "Usage units Stripe accepted, by kind", usage_reported.clone());
+        Self {
+            registry: Mutex::new(registry),
+            requests,
+            durations,
+            signups,
+            login_failures,
+            messages,
+            smtp_refusals,
+            billing_webhooks,
+            usage_reported,
+        }
     }
 
     /// Counts one HTTP request.
@@ -95,6 +125,16 @@ impl Metrics {
     /// Counts one stored conversation message.
     pub fn count_message(&self, channel: &str, direction: &str) {
         self.messages.get_or_create(&MessageLabels { channel: channel.into(), direction: direction.into() }).inc();
+    }
+
+    /// Counts one Stripe webhook delivery.
+    pub fn count_billing_webhook(&self, outcome: &str) {
+        self.billing_webhooks.get_or_create(&OutcomeLabels { outcome: outcome.into() }).inc();
+    }
+
+    /// Counts usage units Stripe accepted.
+    pub fn count_usage_reported(&self, kind: &str, units: u64) {
+        self.usage_reported.get_or_create(&KindLabels { kind: kind.into() }).inc_by(units);
     }
 
     /// The text exposition.

@@ -419,6 +419,11 @@ pub fn table() -> Vec<Route> {
         r(Method::POST, "/chat/v1/attachments", Public, "chat", "Widget: send a file (raw body, Content-Type, X-Filename; visitor token)", N, 201, J("MessageView"), post(crate::chat::upload).layer(axum::extract::DefaultBodyLimit::max(crate::chat::MAX_ATTACHMENT_BYTES))),
         r(Method::GET, "/chat/v1/attachments/{id}", Public, "chat", "Widget: download a file of the visitor's conversation", N, 200, T, get(crate::chat::download)),
         r(Method::POST, "/chat/v1/transcript", Public, "chat", "Widget: e-mail the transcript to the visitor", J("TranscriptInput"), 204, N, post(crate::chat::transcript)),
+        r(Method::GET, "/api/v1/billing/plans", Public, "billing", "Plans on offer (enabled: false when the deployment does not bill)", N, 200, J("PlanList"), get(crate::billing::plans)),
+        r(Method::GET, "/api/v1/billing", R(Role::Admin), "billing", "Plan, standing, usage this month, invoices and usage reports", N, 200, J("BillingView"), get(crate::billing::overview)),
+        r(Method::POST, "/api/v1/billing/checkout", R(Role::Owner), "billing", "Owner: a Stripe Checkout page that subscribes to a plan", J("CheckoutInput"), 200, J("RedirectView"), post(crate::billing::checkout)),
+        r(Method::POST, "/api/v1/billing/portal", R(Role::Owner), "billing", "Owner: Stripe's billing portal (payment methods, plan, invoices)", N, 200, J("RedirectView"), post(crate::billing::portal)),
+        r(Method::POST, "/api/v1/webhooks/stripe", Public, "billing", "Stripe's events (Stripe-Signature checked; each event id applied once)", T, 200, N, post(crate::billing::stripe_webhook)),
         r(Method::GET, "/api/v1/supervisor/ws", R(Role::Supervisor), "stats", "Supervisor WebSocket: every event of the tenant", N, 101, N, get(api::ws::supervisor)),
     ];
     config_routes!(t, Skill, "/api/v1/skills", "/api/v1/skills/{id}", "skills", "SkillInput", "SkillView", Role::Agent);

@@ -2,7 +2,8 @@
 
 use switchboard_domain::{
     ApiKey, ApiKeyId, ChannelCosts, ChannelMessage, Contact, ContactEvent, ContactId, EmailAddress, SessionId,
-    SkillLevel, Tenant, TenantId, TenantStatus, UnixMillis, User, UserId, WebhookDelivery, WebhookId,
+    SkillLevel, Tenant, TenantId, TenantStatus, UnixMillis, UsageKind, UsageRecord, UsageReport, User, UserId,
+    WebhookDelivery, WebhookId,
 };
 use switchboard_store::{
     ApiKeySecret, ContactFilter, Credentials, DocKind, NewTenant, Page, PageRequest, RefreshOutcome, RefreshToken,
@@ -993,6 +994,17 @@ impl Store for SqlStore {
             let existing = self.message_by_provider_id(tenant, &m.provider_id).await?.ok_or(StoreError::NotFound)?;
             return Ok((existing, false));
         }
+        // Billable segments count with the message that carries them, in the same transaction:
+        // usage always reconciles with the messages stored.
+        if stored.segments > 0 && stored.direction != switchboard_domain::Direction::Internal {
+            let record = UsageRecord {
+                source: format!("sms:{}", stored.id),
+                kind: UsageKind::SmsSegments,
+                quantity: u64::from(stored.segments),
+                at: stored.at,
+            };
+            insert_usage(self, &mut tx, tenant, &record).await?;
+        }
         tx.commit().await?;
         Ok((stored, true))
     }
@@ -1203,6 +1215,160 @@ impl Store for SqlStore {
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
+
+    async fn record_usage(&self, tenant: TenantId, record: &UsageRecord) -> Result<bool, StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        let new = insert_usage(self, &mut tx, tenant, record).await?;
+        tx.commit().await?;
+        Ok(new)
+    }
+
+    async fn usage_totals(
+        &self,
+        tenant: TenantId,
+        from: UnixMillis,
+        to: UnixMillis,
+    ) -> Result<Vec<(UsageKind, u64)>, StoreError> {
+        let mut tx = self.begin(Some(tenant), false).await?;
+        let rows = sqlx::query(&self.sql(
+            "SELECT kind, CAST(COALESCE(SUM(quantity), 0) AS BIGINT) AS total FROM usage_records \
+             WHERE tenant_id = $1 AND at >= $2 AND at < $3 GROUP BY kind ORDER BY kind",
+        ))
+        .bind(tenant.to_string())
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| {
+                let kind = text(r, "kind")?;
+                let kind = UsageKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("usage kind {kind}")))?;
+                Ok((kind, u64::try_from(int(r, "total")?).unwrap_or(0)))
+            })
+            .collect()
+    }
+
+    async fn seal_usage_report(
+        &self,
+        tenant: TenantId,
+        kind: UsageKind,
+        id: &str,
+        now: UnixMillis,
+    ) -> Result<Option<UsageReport>, StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        // Claim first, then sum what was claimed: a concurrent sealer (another replica) claims
+        // disjoint records, so every record lands in exactly one report.
+        let claimed =
+            sqlx::query(&self.sql(
+                "UPDATE usage_records SET report_id = $3 WHERE tenant_id = $1 AND kind = $2 AND report_id IS NULL",
+            ))
+            .bind(tenant.to_string())
+            .bind(kind.as_str())
+            .bind(id.to_owned())
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?;
+        if claimed.rows_affected() == 0 {
+            tx.commit().await?;
+            return Ok(None);
+        }
+        let row = sqlx::query(&self.sql(
+            "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) AS total FROM usage_records \
+             WHERE tenant_id = $1 AND report_id = $2",
+        ))
+        .bind(tenant.to_string())
+        .bind(id.to_owned())
+        .fetch_one(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        let quantity = u64::try_from(int(&row, "total")?).unwrap_or(0);
+        sqlx::query(&self.sql(
+            "INSERT INTO usage_reports (tenant_id, id, kind, quantity, sealed_at, sent_at) VALUES ($1, $2, $3, $4, $5, NULL)",
+        ))
+        .bind(tenant.to_string())
+        .bind(id.to_owned())
+        .bind(kind.as_str())
+        .bind(i64::try_from(quantity).unwrap_or(i64::MAX))
+        .bind(now)
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(|e| conflict_or(e, "usage report id taken"))?;
+        tx.commit().await?;
+        Ok(Some(UsageReport { id: id.to_owned(), kind, quantity, sealed_at: now, sent_at: None }))
+    }
+
+    async fn unsent_usage_reports(&self, tenant: TenantId) -> Result<Vec<UsageReport>, StoreError> {
+        self.reports(tenant, "WHERE tenant_id = $1 AND sent_at IS NULL ORDER BY sealed_at, id LIMIT 1000").await
+    }
+
+    async fn mark_usage_report_sent(&self, tenant: TenantId, id: &str, now: UnixMillis) -> Result<(), StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        sqlx::query(
+            &self.sql("UPDATE usage_reports SET sent_at = $3 WHERE tenant_id = $1 AND id = $2 AND sent_at IS NULL"),
+        )
+        .bind(tenant.to_string())
+        .bind(id.to_owned())
+        .bind(now)
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await
+    }
+
+    async fn usage_reports(&self, tenant: TenantId, limit: u32) -> Result<Vec<UsageReport>, StoreError> {
+        let limit = limit.clamp(1, 500);
+        self.reports(tenant, &format!("WHERE tenant_id = $1 ORDER BY sealed_at DESC, id DESC LIMIT {limit}")).await
+    }
+}
+
+impl SqlStore {
+    async fn reports(&self, tenant: TenantId, filter: &str) -> Result<Vec<UsageReport>, StoreError> {
+        let mut tx = self.begin(Some(tenant), false).await?;
+        let rows = sqlx::query(
+            &self.sql(&format!("SELECT id, kind, quantity, sealed_at, sent_at FROM usage_reports {filter}")),
+        )
+        .bind(tenant.to_string())
+        .fetch_all(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| {
+                let kind = text(r, "kind")?;
+                Ok(UsageReport {
+                    id: text(r, "id")?,
+                    kind: UsageKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("usage kind {kind}")))?,
+                    quantity: u64::try_from(int(r, "quantity")?).unwrap_or(0),
+                    sealed_at: int(r, "sealed_at")?,
+                    sent_at: opt_int(r, "sent_at")?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Inserts a usage record unless its (kind, source) is already there; true when new.
+async fn insert_usage(
+    store: &SqlStore,
+    tx: &mut crate::Tx<'_>,
+    tenant: TenantId,
+    r: &UsageRecord,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(&store.sql(
+        "INSERT INTO usage_records (tenant_id, kind, source, quantity, at, report_id) VALUES ($1, $2, $3, $4, $5, NULL) \
+         ON CONFLICT (tenant_id, kind, source) DO NOTHING",
+    ))
+    .bind(tenant.to_string())
+    .bind(r.kind.as_str())
+    .bind(r.source.clone())
+    .bind(i64::try_from(r.quantity).unwrap_or(i64::MAX))
+    .bind(r.at)
+    .execute(&mut *tx.tx)
+    .await
+    .map_err(backend_err)?;
+    Ok(done.rows_affected() == 1)
 }
 
 fn delivery_json(d: &WebhookDelivery) -> Result<String, StoreError> {

@@ -443,3 +443,61 @@ async fn messages_are_numbered_per_conversation_and_a_resend_is_stored_once() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn usage_counts_once_per_source_and_every_record_lands_in_exactly_one_report() {
+    use switchboard_domain::{UsageKind, UsageRecord};
+    on_each_backend(|store, kind| async move {
+        let (a, _) = tenant_with_owner(&store, "a@a.example").await;
+        let (b, _) = tenant_with_owner(&store, "b@b.example").await;
+        let rec = |source: &str, k, quantity, at| UsageRecord { source: source.into(), kind: k, quantity, at };
+        assert!(store.record_usage(a, &rec("call:1", UsageKind::VoiceMinutes, 3, 100)).await.expect("record"));
+        assert!(!store.record_usage(a, &rec("call:1", UsageKind::VoiceMinutes, 3, 100)).await.expect("again"));
+        assert!(store.record_usage(b, &rec("call:1", UsageKind::VoiceMinutes, 7, 100)).await.expect("other tenant"));
+        // An SMS message with segments records its usage with it, once, however often it is resent.
+        let q = switchboard_domain::QueueId::generate();
+        let c = contact(q, 1);
+        store.create_contact(a, &c, &event("queued", 1)).await.expect("create");
+        let mut sms = chat_message(c.id, "SM1", 150);
+        sms.segments = 2;
+        store.insert_message(a, &sms).await.expect("sms");
+        store.insert_message(a, &sms).await.expect("sms resent");
+        let totals = store.usage_totals(a, 0, 1_000).await.expect("totals");
+        assert_eq!(totals, [(UsageKind::SmsSegments, 2), (UsageKind::VoiceMinutes, 3)], "{kind:?}");
+        assert_eq!(store.usage_totals(a, 0, 120).await.expect("window"), [(UsageKind::VoiceMinutes, 3)]);
+
+        // Concurrent sealers (replicas) split the records between them; nothing twice, nothing lost.
+        for i in 0..40 {
+            store.record_usage(a, &rec(&format!("call:x{i}"), UsageKind::VoiceMinutes, 1, 200)).await.expect("record");
+        }
+        let sealers = (0..4).map(|i| {
+            let store = store.clone();
+            tokio::spawn(
+                async move { store.seal_usage_report(a, UsageKind::VoiceMinutes, &format!("r{i}"), 300).await },
+            )
+        });
+        let mut sealed = 0;
+        for s in futures::future::join_all(sealers).await {
+            if let Some(r) = s.expect("join").expect("seal") {
+                sealed += r.quantity;
+            }
+        }
+        assert_eq!(sealed, 43, "{kind:?}: 3 + 40 minutes, each in one report");
+        assert_eq!(store.seal_usage_report(a, UsageKind::VoiceMinutes, "r9", 300).await.expect("nothing left"), None);
+        let unsent = store.unsent_usage_reports(a).await.expect("unsent");
+        assert_eq!(unsent.iter().map(|r| r.quantity).sum::<u64>(), 43);
+        for r in &unsent {
+            store.mark_usage_report_sent(a, &r.id, 400).await.expect("sent");
+        }
+        assert!(store.unsent_usage_reports(a).await.expect("unsent").is_empty());
+        assert!(store.usage_reports(a, 10).await.expect("reports").iter().all(|r| r.sent_at == Some(400)));
+        // A report id is used once.
+        store.record_usage(a, &rec("call:late", UsageKind::VoiceMinutes, 1, 500)).await.expect("record");
+        let reused = store.seal_usage_report(a, UsageKind::VoiceMinutes, &unsent[0].id, 500).await;
+        assert!(matches!(reused, Err(StoreError::Conflict { .. })), "{reused:?}");
+        // The other tenant's usage was never touched.
+        assert_eq!(store.usage_totals(b, 0, 1_000).await.expect("b"), [(UsageKind::VoiceMinutes, 7)]);
+        assert!(store.unsent_usage_reports(b).await.expect("b").is_empty());
+    })
+    .await;
+}

@@ -2,7 +2,9 @@
 //! the database indexes (id, unique name, global key).
 
 use serde::{Serialize, de::DeserializeOwned};
-use switchboard_domain::{BusinessHours, ChannelEndpoint, Queue, RoutingRules, Skill, SmsProvider, TenantId, Webhook};
+use switchboard_domain::{
+    BillingAccount, BusinessHours, ChannelEndpoint, Queue, RoutingRules, Skill, SmsProvider, TenantId, Webhook,
+};
 
 use crate::{Page, PageRequest, Store, StoreError};
 
@@ -25,6 +27,8 @@ pub enum DocKind {
 
 /// The id of the tenant's routing-rules document.
 pub const ROUTING_RULES_ID: &str = "routing-rules";
+/// The id of the tenant's billing account document.
+pub const BILLING_ACCOUNT_ID: &str = "billing";
 /// The id of the tenant's SMS provider settings document.
 pub const SMS_PROVIDER_ID: &str = "sms-provider";
 
@@ -127,6 +131,20 @@ impl Document for SmsProvider {
     }
     fn doc_name(&self) -> String {
         SMS_PROVIDER_ID.into()
+    }
+}
+
+/// Found by its Stripe customer (global key `stripe_customer:<id>`) when Stripe's webhooks arrive.
+impl Document for BillingAccount {
+    const KIND: DocKind = DocKind::Settings;
+    fn doc_id(&self) -> String {
+        BILLING_ACCOUNT_ID.into()
+    }
+    fn doc_name(&self) -> String {
+        BILLING_ACCOUNT_ID.into()
+    }
+    fn global_key(&self) -> Option<String> {
+        self.customer_id.as_ref().map(|c| format!("stripe_customer:{c}"))
     }
 }
 

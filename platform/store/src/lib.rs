@@ -10,10 +10,10 @@ mod document;
 
 use switchboard_domain::{
     ApiKey, ApiKeyId, ChannelMessage, Contact, ContactEvent, ContactId, EmailAddress, SessionId, Tenant, TenantId,
-    UnixMillis, User, UserId, UserStatus, WebhookDelivery, WebhookId,
+    UnixMillis, UsageKind, UsageRecord, UsageReport, User, UserId, UserStatus, WebhookDelivery, WebhookId,
 };
 
-pub use document::{DocKind, Document, ROUTING_RULES_ID, SMS_PROVIDER_ID, StoredDoc};
+pub use document::{BILLING_ACCOUNT_ID, DocKind, Document, ROUTING_RULES_ID, SMS_PROVIDER_ID, StoredDoc};
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -368,4 +368,30 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records that `consumer` handled message `message_id`; true the first time only.
     async fn record_processed(&self, consumer: &str, message_id: &str, now: UnixMillis) -> Result<bool, StoreError>;
+
+    // --- metered usage (a message with SMS segments records its own, with it) ---
+
+    /// Records billable usage once per (kind, source); false when it was already recorded.
+    async fn record_usage(&self, tenant: TenantId, record: &UsageRecord) -> Result<bool, StoreError>;
+    /// Totals per kind of the usage that happened in `[from, to)`.
+    async fn usage_totals(
+        &self,
+        tenant: TenantId,
+        from: UnixMillis,
+        to: UnixMillis,
+    ) -> Result<Vec<(UsageKind, u64)>, StoreError>;
+    /// Seals every unreported record of `kind` into a new report `id`; None when there was none.
+    async fn seal_usage_report(
+        &self,
+        tenant: TenantId,
+        kind: UsageKind,
+        id: &str,
+        now: UnixMillis,
+    ) -> Result<Option<UsageReport>, StoreError>;
+    /// Reports sealed but not yet accepted by Stripe, oldest first.
+    async fn unsent_usage_reports(&self, tenant: TenantId) -> Result<Vec<UsageReport>, StoreError>;
+    /// Marks a report as accepted by Stripe.
+    async fn mark_usage_report_sent(&self, tenant: TenantId, id: &str, now: UnixMillis) -> Result<(), StoreError>;
+    /// The newest reports, newest first.
+    async fn usage_reports(&self, tenant: TenantId, limit: u32) -> Result<Vec<UsageReport>, StoreError>;
 }

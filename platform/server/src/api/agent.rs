@@ -75,6 +75,10 @@ pub async fn set_presence(
 ) -> Result<Json<wire::AgentStatusView>, ApiError> {
     let agent = agent_of(&p)?;
     let presence = presence_of(&req)?;
+    // Suspended: agents cannot take work; contacts that arrive wait in their queues.
+    if presence == Presence::Available {
+        crate::billing::require_service(&state, p.tenant_id).await?;
+    }
     state.routing.run(p.tenant_id, |r| Command::Presence(agent, presence, r)).await?;
     let agents = state.routing.agents(p.tenant_id).await?;
     let me = agents.into_iter().find(|a| a.agent_id == agent).ok_or(ApiError::NotFound)?;

@@ -134,6 +134,16 @@ pub async fn signup(
         Some(n) => p.text("name", n, 1, 100),
         None => req.email.split('@').next().unwrap_or("owner").chars().take(100).collect(),
     };
+    let plan = match crate::billing::signup_plan(&state, req.plan.as_deref()) {
+        Ok(plan) => plan,
+        Err(ApiError::Validation(errors)) => {
+            for e in errors {
+                p.add(&e.field, &e.code, e.message);
+            }
+            None
+        }
+        Err(other) => return Err(other),
+    };
     p.finish()?;
     let Some(email) = email else { return Err(ApiError::BadRequest("email".into())) };
 
@@ -156,6 +166,9 @@ pub async fn signup(
     state.store.create_tenant(NewTenant { tenant: tenant.clone(), owner: owner.clone(), password_hash }).await?;
     state.metrics.signups.inc();
     tracing::info!(tenant = %tenant.id, "tenant signed up");
+    if let Some(plan) = plan {
+        crate::billing::open_account(&state, tenant.id, &tenant.name, owner.email.as_str(), plan, now).await;
+    }
     let tokens = start_session(&state, tenant.id, owner.id, Role::Owner).await?;
     Ok((
         StatusCode::CREATED,

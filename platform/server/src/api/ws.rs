@@ -140,6 +140,9 @@ async fn handle(
         match cmd {
             ClientCommand::Presence { status, reason } => {
                 let presence = presence_of(&wire::PresenceInput { status, reason })?;
+                if presence == switchboard_domain::Presence::Available {
+                    crate::billing::require_service(state, t).await?;
+                }
                 Ok(state.routing.run(t, |r| Command::Presence(agent, presence, r)).await?)
             }
             ClientCommand::Accept { contact_id } => {

@@ -138,6 +138,10 @@ async fn unavailable(
     endpoint: &ChannelEndpoint,
 ) -> Result<Option<&'static str>, ApiError> {
     let store: &dyn Store = &*state.store;
+    // A suspended tenant's visitors are told politely and can still leave a message.
+    if !crate::billing::standing(state, tenant).await?.serves() {
+        return Ok(Some("unavailable"));
+    }
     if let Some(h) = endpoint.business_hours_id
         && let Some(hours) = store.get::<BusinessHours>(tenant, &h.to_string()).await?
         && !hours.is_open(now_ms())
