@@ -3,80 +3,18 @@
 // customer on the shop chats through the pasted snippet; the agent gets the offer, accepts and
 // replies; the customer sees the reply; the wallboard shows the queue change. Every screen is
 // saved to e2e/artifacts and checked with axe-core (no serious or critical violations).
-import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import net from 'node:net';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { chromiumArgs, chromiumPath, freePort, run, startSwitchboard, web } from './harness.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const web = resolve(here, '..');
-const root = resolve(web, '..');
-const artifacts = join(here, 'artifacts');
-rmSync(artifacts, { recursive: true, force: true });
-mkdirSync(artifacts, { recursive: true });
-const axeSource = readFileSync(join(web, 'node_modules/axe-core/axe.min.js'), 'utf8');
-
-const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const targetDir = process.env.CARGO_TARGET_DIR ? resolve(root, process.env.CARGO_TARGET_DIR) : join(root, 'target');
-const binary = process.env.SWITCHBOARD_BIN ?? join(targetDir, 'debug/switchboard');
-for (const [what, path] of [['chromium', chromiumPath], ['switchboard binary (cargo build --bin switchboard)', binary], ['web build (infra/web.sh build)', join(web, 'dist/index.html')]]) {
-  if (!existsSync(path)) {
-    console.error(`e2e: ${what} not found at ${path}`);
-    process.exit(1);
-  }
-}
-
-const freePort = () => new Promise((ok) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => ok(p)); }); });
-const step = (text) => console.log(`e2e: ${text}`);
-let failures = 0;
-function check(cond, text) {
-  if (cond) console.log(`  ok   ${text}`);
-  else {
-    failures++;
-    console.error(`  FAIL ${text}`);
-  }
-}
-
-async function axe(page, name, context) {
-  await page.addScriptTag({ content: axeSource });
-  const result = await page.evaluate(async (ctx) => {
-    // eslint-disable-next-line no-undef
-    const r = await axe.run(ctx ?? document, { resultTypes: ['violations'] });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
-  }, context);
-  const bad = result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  for (const v of result) console.log(`       axe ${name}: ${v.impact} ${v.id} — ${v.help} ${JSON.stringify(v.nodes)}`);
-  check(bad.length === 0, `accessibility of ${name}: no serious or critical axe violations (${result.length} minor)`);
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: false });
-}
-
-const port = await freePort();
-const smtpPort = await freePort();
+const r = run('artifacts');
+const { step, check, axe, shot } = r;
 const shopPort = await freePort();
-const base = `http://localhost:${port}`;
 const shopOrigin = `http://127.0.0.1:${shopPort}`;
-const data = mkdtempSync(join(tmpdir(), 'sb-e2e-'));
-const server = spawn(binary, [], {
-  env: {
-    ...process.env,
-    SWITCHBOARD_HTTP_ADDR: `127.0.0.1:${port}`,
-    SWITCHBOARD_SMTP_ADDR: `127.0.0.1:${smtpPort}`,
-    SWITCHBOARD_DATA_DIR: data,
-    SWITCHBOARD_PUBLIC_URL: base,
-    SWITCHBOARD_WEB_DIR: join(web, 'dist'),
-    SWITCHBOARD_DATABASE_URL: '',
-    SWITCHBOARD_AMQP_URL: '',
-    SWITCHBOARD_LOG: 'warn',
-  },
-  stdio: ['ignore', 'inherit', 'inherit'],
-});
+const server = await startSwitchboard();
+const base = server.base;
 let snippet = '';
 const shop = createServer((req, res) => {
   res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
@@ -86,22 +24,11 @@ const shop = createServer((req, res) => {
 ${snippet}</body></html>`);
 }).listen(shopPort, '127.0.0.1');
 
-async function waitReady() {
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(`${base}/readyz`)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('switchboard did not become ready');
-}
-
-const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+const browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
 try {
-  await waitReady();
   const viewport = { width: 1440, height: 900 };
   const owner = await (await browser.newContext({ viewport })).newPage();
-  owner.on('pageerror', (e) => { failures++; console.error('  FAIL page error (owner):', e.message); });
+  owner.on('pageerror', (e) => { r.fail('page error (owner):', e.message); });
 
   step('a business signs up');
   await owner.goto(`${base}/signup`);
@@ -179,7 +106,7 @@ try {
 
   step('the agent logs in and sets away');
   const agent = await (await browser.newContext({ viewport })).newPage();
-  agent.on('pageerror', (e) => { failures++; console.error('  FAIL page error (agent):', e.message); });
+  agent.on('pageerror', (e) => { r.fail('page error (agent):', e.message); });
   await agent.goto(inviteLink);
   await agent.getByLabel('Password').fill('another good password 7');
   await agent.getByRole('button', { name: 'Set password' }).click();
@@ -198,7 +125,7 @@ try {
   step('a customer on the shop (another origin) opens the widget and chats');
   const customerCtx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
   const customer = await customerCtx.newPage();
-  customer.on('pageerror', (e) => { failures++; console.error('  FAIL page error (customer):', e.message); });
+  customer.on('pageerror', (e) => { r.fail('page error (customer):', e.message); });
   await customer.goto(`${shopOrigin}/`);
   await customer.getByRole('button', { name: /Open chat/ }).click();
   await shot(customer, '09-widget-prechat-phone');
@@ -299,17 +226,13 @@ try {
   check(true, 'the left message is an e-mail contact in the history');
   await axe(owner, 'contact history');
 } catch (e) {
-  failures++;
-  console.error('e2e: FAILED:', e);
-  for (const [i, ctx] of browser.contexts().entries()) for (const [j, p] of ctx.pages().entries()) await p.screenshot({ path: join(artifacts, `failure-${i}-${j}.png`) }).catch(() => {});
+  await r.crashed(browser, e);
 } finally {
   await browser.close();
   shop.close();
-  server.kill('SIGTERM');
-  rmSync(data, { recursive: true, force: true });
+  server.stop();
 }
 const gz = (await import('node:zlib')).gzipSync(readFileSync(join(web, 'dist/widget.js'))).length;
 console.log(`e2e: widget.js is ${(gz / 1024).toFixed(1)} KiB gzipped (goal: under 40 KiB)`);
 check(gz < 40 * 1024, 'the widget is under 40 KiB gzipped');
-console.log(failures ? `e2e: ${failures} failure(s); screenshots in ${artifacts}` : `e2e: all passed; screenshots in ${artifacts}`);
-process.exit(failures ? 1 : 0);
+r.finish();

@@ -414,7 +414,9 @@ impl Localstripe {
         let bin = switchboard_testkit::service_url("SWITCHBOARD_TEST_LOCALSTRIPE", "localstripe (Stripe emulator)")?;
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
         let child = tokio::process::Command::new(&bin)
-            .args(["--port", &port.to_string()])
+            // Each instance keeps its own objects in memory; --from-scratch skips the file it
+            // shares with every other instance (/tmp/localstripe.pickle), so tests run side by side.
+            .args(["--port", &port.to_string(), "--from-scratch"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
@@ -423,9 +425,6 @@ impl Localstripe {
         let ls = Self { _child: child, base: format!("http://127.0.0.1:{port}"), http: reqwest::Client::new() };
         for _ in 0..100 {
             if ls.http.get(format!("{}/v1/customers", ls.base)).basic_auth(KEY, Some("")).send().await.is_ok() {
-                // localstripe keeps its data in a file across runs: start from nothing.
-                let flushed = ls.http.delete(format!("{}/_config/data", ls.base)).send().await.expect("flush");
-                assert!(flushed.status().is_success(), "localstripe flush: {}", flushed.status());
                 return Some(ls);
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -452,18 +451,19 @@ impl Localstripe {
 
     /// A card payment method, attached to the customer as its default.
     async fn default_card(&self, customer: &str, number: &str) {
-        let (s, pm) = self
-            .post(
-                "/v1/payment_methods",
-                &[
-                    ("type", "card"),
-                    ("card[number]", number),
-                    ("card[exp_month]", "12"),
-                    ("card[exp_year]", "2034"),
-                    ("card[cvc]", "123"),
-                ],
-            )
-            .await;
+        let form = [
+            ("type", "card"),
+            ("card[number]", number),
+            ("card[exp_month]", "12"),
+            ("card[exp_year]", "2034"),
+            ("card[cvc]", "123"),
+        ];
+        self.default_payment_method(customer, &form).await;
+    }
+
+    /// A payment method made from `form`, attached to the customer as its default.
+    async fn default_payment_method(&self, customer: &str, form: &[(&str, &str)]) {
+        let (s, pm) = self.post("/v1/payment_methods", form).await;
         assert_eq!(s, 200, "{pm}");
         let pm = pm["id"].as_str().expect("pm id").to_owned();
         let (s, v) = self.post(&format!("/v1/payment_methods/{pm}/attach"), &[("customer", customer)]).await;
@@ -486,9 +486,10 @@ async fn eventually(app: &TestApp, o: &Owner, what: &str, want: impl Fn(&Value) 
     panic!("{what} never happened: {}", billing_view(app, o).await);
 }
 
-#[tokio::test]
-async fn localstripe_subscription_drives_service_cancellation_suspends_and_subscribing_restores() {
-    let Some(ls) = Localstripe::start().await else { return };
+/// localstripe with the catalogue's seat price as a plan, our app (billing on) with its HTTP port
+/// registered for localstripe's signed webhooks, and a business signed up on `team`. Returns
+/// the owner and their Stripe customer.
+async fn localstripe_tenant(ls: &Localstripe) -> (TestApp, Arc<Billing>, Owner, String) {
     // The catalogue's seat price, as a plan (localstripe predates the Prices API).
     ls.post("/v1/products", &[("id", "prod_seat"), ("name", "Agent seat")]).await;
     let (s, v) = ls
@@ -539,6 +540,13 @@ async fn localstripe_subscription_drives_service_cancellation_suspends_and_subsc
         .and_then(|c| c["id"].as_str())
         .expect("customer with our tenant id")
         .to_owned();
+    (app, billing, o, customer)
+}
+
+#[tokio::test]
+async fn localstripe_subscription_drives_service_cancellation_suspends_and_subscribing_restores() {
+    let Some(ls) = Localstripe::start().await else { return };
+    let (app, billing, o, customer) = localstripe_tenant(&ls).await;
     let v = billing_view(&app, &o).await;
     assert_eq!((v["plan"]["id"].as_str(), v["standing"].as_str()), (Some("team"), Some("suspended")), "{v}");
 
@@ -571,8 +579,7 @@ async fn localstripe_subscription_drives_service_cancellation_suspends_and_subsc
     let q = &sub_now["items"]["data"][0]["quantity"];
     assert!(q == 2 || q == "2", "{sub_now}");
 
-    // The subscription ends at Stripe (localstripe's retried invoice payments emit no
-    // invoice.payment_failed; the declined-card path is covered with signed events above).
+    // The subscription ends at Stripe (declined payments are the next test).
     let res = ls
         .http
         .delete(format!("{}/v1/subscriptions/{sub_id}", ls.base))
@@ -629,5 +636,93 @@ async fn localstripe_subscription_drives_service_cancellation_suspends_and_subsc
     assert_eq!(s, StatusCode::OK);
     let (_, session) = app.send(chat(json!({"widget_key": w["address"], "name": "Vera"}))).await;
     assert_eq!(session["mode"], "chat", "{session}");
+    app.cleanup().await;
+}
+
+/// localstripe's failing test payment methods: a declined card leaves the first invoice unpaid and
+/// the tenant without service until a good card pays it; later a declined SEPA debit on a plan
+/// change fails the invoice and Stripe cancels the subscription, which suspends service; a new
+/// subscription restores it. Every step reaches us only through localstripe's signed webhooks.
+#[tokio::test]
+async fn localstripe_declined_payments_suspend_and_paying_restores() {
+    let Some(ls) = Localstripe::start().await else { return };
+    let (app, _billing, o, customer) = localstripe_tenant(&ls).await;
+
+    // Checkout with a card that is declined: the subscription stays incomplete, no service.
+    ls.default_card(&customer, "4000000000000341").await;
+    let (s, sub) = ls
+        .post(
+            "/v1/subscriptions",
+            &[("customer", &customer), ("items[0][plan]", "price_team_seat"), ("items[0][quantity]", "1")],
+        )
+        .await;
+    assert_eq!((s, sub["status"].as_str()), (200, Some("incomplete")), "{sub}");
+    let sub_id = sub["id"].as_str().expect("sub").to_owned();
+    let invoice = sub["latest_invoice"].as_str().expect("invoice").to_owned();
+    let v = eventually(&app, &o, "the incomplete subscription's webhook", |v| v["subscription_status"] == "incomplete")
+        .await;
+    assert_eq!(
+        (v["standing"].as_str(), v["suspended_reason"].as_str()),
+        (Some("suspended"), Some("no paid subscription")),
+        "{v}"
+    );
+    let (s, _) = app.call("PUT", "/api/v1/agent/presence", Some(&o.token), Some(json!({"status": "available"}))).await;
+    assert_eq!(s, StatusCode::PAYMENT_REQUIRED);
+    let open = v["invoices"].as_array().and_then(|i| i.iter().find(|i| i["id"] == invoice.as_str())).cloned();
+    assert_eq!(open.as_ref().map(|i| i["status"].clone()), Some(json!("open")), "the unpaid invoice shows: {v}");
+
+    // A good card pays the open invoice: invoice.payment_succeeded makes the subscription ours.
+    ls.default_card(&customer, "4242424242424242").await;
+    let (s, paid) = ls.post(&format!("/v1/invoices/{invoice}/pay"), &[]).await;
+    assert_eq!((s, paid["status"].as_str()), (200, Some("paid")), "{paid}");
+    let v = eventually(&app, &o, "the payment's webhook", |v| v["standing"] == "good").await;
+    assert_eq!(v["subscription_status"], "active", "{v}");
+    let (s, _) = app.call("PUT", "/api/v1/agent/presence", Some(&o.token), Some(json!({"status": "available"}))).await;
+    assert_eq!(s, StatusCode::OK);
+
+    // Later the payment method is a SEPA debit that bounces (localstripe's failing IBAN), and a
+    // change to yearly billing is invoiced: the debit fails a moment later, Stripe sends
+    // invoice.payment_failed and cancels the subscription.
+    let (s, v) = ls
+        .post(
+            "/v1/plans",
+            &[
+                ("id", "price_team_seat_yearly"),
+                ("product", "prod_seat"),
+                ("amount", "29000"),
+                ("currency", "usd"),
+                ("interval", "year"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    ls.default_payment_method(&customer, &[("type", "sepa_debit"), ("sepa_debit[iban]", "DE62370400440532013001")])
+        .await;
+    let (s, v) = ls
+        .post(
+            &format!("/v1/subscriptions/{sub_id}"),
+            &[("items[0][plan]", "price_team_seat_yearly"), ("items[0][quantity]", "1")],
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let v = eventually(&app, &o, "the failed debit's webhooks", |v| v["standing"] == "suspended").await;
+    assert_eq!(v["suspended_reason"], "subscription canceled", "{v}");
+    let (s, _) = app.call("PUT", "/api/v1/agent/presence", Some(&o.token), Some(json!({"status": "available"}))).await;
+    assert_eq!(s, StatusCode::PAYMENT_REQUIRED);
+    let unpaid = v["invoices"].as_array().map(|l| l.iter().filter(|i| i["status"] != "paid").count());
+    assert_eq!(unpaid, Some(1), "the bounced invoice shows unpaid: {v}");
+
+    // Paying again (a new subscription on a good card) restores service.
+    ls.default_card(&customer, "4242424242424242").await;
+    let (s, again) = ls
+        .post(
+            "/v1/subscriptions",
+            &[("customer", &customer), ("items[0][plan]", "price_team_seat"), ("items[0][quantity]", "1")],
+        )
+        .await;
+    assert_eq!((s, again["status"].as_str()), (200, Some("active")), "{again}");
+    eventually(&app, &o, "the new subscription's webhook", |v| v["standing"] == "good").await;
+    let (s, _) = app.call("PUT", "/api/v1/agent/presence", Some(&o.token), Some(json!({"status": "available"}))).await;
+    assert_eq!(s, StatusCode::OK);
     app.cleanup().await;
 }

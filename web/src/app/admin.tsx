@@ -2,7 +2,8 @@
 // shown next to their inputs.
 import { useEffect, useState } from 'preact/hooks';
 import { api, me, notify, type User } from './state';
-import { Field, FormError, Modal, TextField, useForm } from './ui';
+import { Empty, Field, FormError, Head, Modal, TextField, useForm } from './ui';
+import { Billing } from './billing';
 import { WidgetPreview, snippet } from './widgetAdmin';
 
 export const ADMIN_SECTIONS = [
@@ -16,6 +17,7 @@ export const ADMIN_SECTIONS = [
   { id: 'sms', label: 'SMS provider' },
   { id: 'webhooks', label: 'Webhooks' },
   { id: 'api-keys', label: 'API keys & business' },
+  { id: 'billing', label: 'Billing' },
 ];
 
 interface Page<T> {
@@ -78,22 +80,6 @@ function useList<T>(path: string): [T[] | null, () => void] {
   return [items, () => setTick((t) => t + 1)];
 }
 
-function Head(props: { title: string; lead: string; action?: preact.JSX.Element }) {
-  return (
-    <div class="page-head">
-      <div>
-        <h1>{props.title}</h1>
-        <p class="lead">{props.lead}</p>
-      </div>
-      {props.action}
-    </div>
-  );
-}
-
-function Empty({ text }: { text: string }) {
-  return <p class="muted" style="padding:18px 4px">{text}</p>;
-}
-
 export function Admin({ section }: { section: string }) {
   switch (section) {
     case 'queues':
@@ -116,6 +102,8 @@ export function Admin({ section }: { section: string }) {
       return <Webhooks />;
     case 'api-keys':
       return <ApiKeys />;
+    case 'billing':
+      return <Billing />;
     default:
       return <Empty text="No such settings page." />;
   }

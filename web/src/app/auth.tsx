@@ -1,5 +1,6 @@
 // Signup, login and accepting an invitation.
 import { api, startSession } from './state';
+import { PlanChoice, checkout, usePlans } from './billing';
 import { FormError, TextField, useForm } from './ui';
 import { navigate } from '../lib/router';
 import type { Tokens } from '../lib/api';
@@ -16,7 +17,9 @@ export function Logo() {
 }
 
 export function Signup() {
-  const f = useForm({ business_name: '', name: '', email: '', password: '' });
+  const f = useForm({ business_name: '', name: '', email: '', password: '', plan: '' });
+  const plans = usePlans();
+  const plan = f.values.plan || plans?.default_plan || '';
   return (
     <main class="auth">
       <form
@@ -25,8 +28,11 @@ export function Signup() {
         onSubmit={(e) => {
           e.preventDefault();
           void f.submit(async (v) => {
-            const res = await api.post<{ tokens: Tokens }>('/api/v1/signup', { ...v, name: v.name || undefined });
+            const chosen = plans?.enabled ? plans.plans.find((p) => p.id === plan) : undefined;
+            const res = await api.post<{ tokens: Tokens }>('/api/v1/signup', { ...v, name: v.name || undefined, plan: chosen?.id });
             await startSession(res.tokens);
+            // A paid plan goes on to Stripe Checkout; if that fails, the billing page offers it again.
+            if (chosen?.subscribable) await checkout(chosen.id).catch(() => navigate('/admin/billing'));
           });
         }}
       >
@@ -38,6 +44,7 @@ export function Signup() {
         <TextField label="Your name" value={f.values.name} onInput={f.set('name')} error={f.errors.name} autoComplete="name" />
         <TextField label="Work e-mail" type="email" value={f.values.email} onInput={f.set('email')} error={f.errors.email} required autoComplete="email" />
         <TextField label="Password" type="password" value={f.values.password} onInput={f.set('password')} error={f.errors.password} hint="At least 10 characters." required autoComplete="new-password" />
+        <PlanChoice plans={plans} value={plan} onChange={f.set('plan')} error={f.errors.plan} />
         <button class="primary" type="submit" disabled={f.busy}>{f.busy ? 'Creating…' : 'Create account'}</button>
         <p class="muted small">
           Already have an account? <a href="/login" onClick={(e) => (e.preventDefault(), navigate('/login'))}>Log in</a>

@@ -6,6 +6,7 @@ import { AcceptInvite, Login, Logo, Signup } from './auth';
 import { Admin, ADMIN_SECTIONS } from './admin';
 import { Console } from './console';
 import { Supervisor } from './supervisor';
+import { StandingBanner, loadBilling } from './billing';
 import { api, atLeast, loadMe, logout, me, toast } from './state';
 
 function Link(props: { to: string; children: preact.ComponentChildren }) {
@@ -19,6 +20,10 @@ function Link(props: { to: string; children: preact.ComponentChildren }) {
 
 function Shell(props: { children: preact.ComponentChildren }) {
   const m = me.value!;
+  useEffect(() => {
+    // Admins see the tenant's billing standing (trial ending, payment failed) on every page.
+    if (atLeast('admin')) void loadBilling();
+  }, [m.tenant.id]);
   return (
     <div class="shell">
       <nav class="nav" aria-label="Main">
@@ -44,7 +49,10 @@ function Shell(props: { children: preact.ComponentChildren }) {
           </div>
         </div>
       </nav>
-      <main class="main" id="main">{props.children}</main>
+      <main class="main" id="main">
+        {path.value !== '/admin/billing' && <StandingBanner />}
+        {props.children}
+      </main>
     </div>
   );
 }

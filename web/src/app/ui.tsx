@@ -119,3 +119,21 @@ export function ago(ms: number, now = Date.now()): string {
 }
 
 export const time = (ms: number) => new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+
+/** A page's title, one-line lead and main action. */
+export function Head(props: { title: string; lead: string; action?: JSX.Element }) {
+  return (
+    <div class="page-head">
+      <div>
+        <h1>{props.title}</h1>
+        <p class="lead">{props.lead}</p>
+      </div>
+      {props.action}
+    </div>
+  );
+}
+
+/** A quiet line for an empty list. */
+export function Empty({ text }: { text: string }) {
+  return <p class="muted" style="padding:18px 4px">{text}</p>;
+}
