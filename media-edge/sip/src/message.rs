@@ -1,0 +1,579 @@
+//! SIP messages in: size limits, a tolerant lexer of our own that finds the headers a reply needs
+//! (so even a message rsip refuses gets its 400 or 501), request checks, rsip's typed view; and
+//! replies out, built from the request's own Via, From, To, Call-ID and CSeq.
+
+use std::fmt::Write as _;
+
+/// Largest message accepted on any transport (RFC 3261 allows more over TCP; nobody needs it).
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+/// Most header fields in one message.
+pub const MAX_HEADERS: usize = 96;
+
+/// Why a message is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessageError {
+    /// Over [`MAX_MESSAGE_BYTES`].
+    #[error("message of {0} bytes is over the limit")]
+    TooLarge(usize),
+    /// Over [`MAX_HEADERS`].
+    #[error("too many header fields")]
+    TooManyHeaders,
+    /// Not even a start line and headers.
+    #[error("not a SIP message: {0}")]
+    Malformed(&'static str),
+    /// Not SIP/2.0.
+    #[error("unsupported SIP version")]
+    Version,
+    /// A mandatory header is missing, repeated where it must be single, or unreadable.
+    #[error("missing or malformed {0} header")]
+    Header(&'static str),
+    /// CSeq's method differs from the request's.
+    #[error("CSeq method does not match the request method")]
+    CSeqMethod,
+    /// The body is shorter than Content-Length says.
+    #[error("body is shorter than Content-Length")]
+    BodyLength,
+    /// A method we do not implement (answered 501).
+    #[error("method {0} is not implemented")]
+    Method(String),
+    /// What rsip refused after our checks passed.
+    #[error("unparseable: {0}")]
+    Parser(String),
+}
+
+impl MessageError {
+    /// The status code a request refused for this reason gets.
+    pub fn status(&self) -> u16 {
+        match self {
+            MessageError::TooLarge(_) => 513,
+            MessageError::Version => 505,
+            MessageError::Method(_) => 501,
+            _ => 400,
+        }
+    }
+}
+
+/// The first line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartLine<'a> {
+    /// `METHOD uri SIP/2.0`.
+    Request {
+        /// Method token as sent.
+        method: &'a str,
+        /// Request-URI as sent.
+        uri: &'a str,
+    },
+    /// `SIP/2.0 code reason`.
+    Response {
+        /// Status code.
+        code: u16,
+    },
+}
+
+/// A message lexed just enough to route and answer it. Header names are canonical (compact
+/// forms expanded, case normalised for the ones we read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Raw<'a> {
+    /// The first line.
+    pub start: StartLine<'a>,
+    /// Header fields in order, folded lines joined.
+    pub headers: Vec<(&'static str, String)>,
+    /// Everything after the blank line (not yet cut to Content-Length).
+    pub body: &'a [u8],
+}
+
+const KNOWN: &[(&str, &str, &str)] = &[
+    ("via", "v", "Via"),
+    ("from", "f", "From"),
+    ("to", "t", "To"),
+    ("call-id", "i", "Call-ID"),
+    ("cseq", "", "CSeq"),
+    ("contact", "m", "Contact"),
+    ("content-length", "l", "Content-Length"),
+    ("content-type", "c", "Content-Type"),
+    ("max-forwards", "", "Max-Forwards"),
+    ("user-agent", "", "User-Agent"),
+    ("authorization", "", "Authorization"),
+    ("proxy-authorization", "", "Proxy-Authorization"),
+    ("expires", "", "Expires"),
+    ("record-route", "", "Record-Route"),
+    ("route", "", "Route"),
+    ("event", "o", "Event"),
+    ("supported", "k", "Supported"),
+    ("require", "", "Require"),
+];
+
+fn canonical(name: &str) -> &'static str {
+    for (long, short, canon) in KNOWN {
+        if name.eq_ignore_ascii_case(long) || (!short.is_empty() && name.eq_ignore_ascii_case(short)) {
+            return canon;
+        }
+    }
+    "Other"
+}
+
+impl<'a> Raw<'a> {
+    /// Lexes a message; only size, line structure and the version are checked here.
+    pub fn lex(bytes: &'a [u8]) -> Result<Self, MessageError> {
+        if bytes.len() > MAX_MESSAGE_BYTES {
+            return Err(MessageError::TooLarge(bytes.len()));
+        }
+        let (head, body) = split_head(bytes).ok_or(MessageError::Malformed("no end of headers"))?;
+        let head = std::str::from_utf8(head).map_err(|_| MessageError::Malformed("headers are not UTF-8"))?;
+        let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+        let first = lines.next().ok_or(MessageError::Malformed("empty"))?;
+        let start = start_line(first)?;
+        let mut headers: Vec<(&'static str, String)> = Vec::new();
+        for line in lines {
+            if line.is_empty() {
+                continue;
+            }
+            if line.starts_with([' ', '\t']) {
+                // Folded continuation of the previous field.
+                let (_, v) = headers.last_mut().ok_or(MessageError::Malformed("continuation before any header"))?;
+                v.push(' ');
+                v.push_str(line.trim());
+                continue;
+            }
+            let (name, value) = line.split_once(':').ok_or(MessageError::Malformed("header without a colon"))?;
+            let name = name.trim_end();
+            if name.is_empty() || !name.bytes().all(is_token) {
+                return Err(MessageError::Malformed("bad header name"));
+            }
+            if headers.len() >= MAX_HEADERS {
+                return Err(MessageError::TooManyHeaders);
+            }
+            headers.push((canonical(name), value.trim().to_owned()));
+        }
+        Ok(Self { start, headers, body })
+    }
+
+    /// Every value of a header (comma-separated values of Via are split).
+    pub fn all(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.headers.iter().filter(move |(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The single value of a header.
+    pub fn one(&self, name: &'static str) -> Result<&str, MessageError> {
+        let mut it = self.all(name);
+        match (it.next(), it.next()) {
+            (Some(v), None) if !v.is_empty() => Ok(v),
+            _ => Err(MessageError::Header(name)),
+        }
+    }
+
+    /// The Via values, topmost first, with comma-joined values split.
+    pub fn vias(&self) -> Vec<&str> {
+        self.all("Via").flat_map(split_commas).collect()
+    }
+
+    /// The request method, if this is a request.
+    pub fn method(&self) -> Option<&'a str> {
+        match self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The topmost Via's branch.
+    pub fn branch(&self) -> Option<&str> {
+        self.vias().first().and_then(|v| param(v, "branch"))
+    }
+
+    /// The topmost Via's sent-by (`host[:port]`).
+    pub fn sent_by(&self) -> Option<&str> {
+        let via = *self.vias().first()?;
+        let (_, rest) = via.split_once(char::is_whitespace)?;
+        Some(rest.trim_start().split(';').next().unwrap_or("").trim())
+    }
+
+    /// CSeq's number and method.
+    pub fn cseq(&self) -> Result<(u32, &str), MessageError> {
+        let v = self.one("CSeq")?;
+        let mut parts = v.split_whitespace();
+        let n = parts.next().and_then(|n| n.parse::<u32>().ok()).filter(|n| *n < 1 << 31);
+        match (n, parts.next(), parts.next()) {
+            (Some(n), Some(m), None) if m.bytes().all(is_token) => Ok((n, m)),
+            _ => Err(MessageError::Header("CSeq")),
+        }
+    }
+
+    /// The tag parameter of From or To.
+    pub fn tag(&self, header: &'static str) -> Option<&str> {
+        let v = self.one(header).ok()?;
+        // Parameters follow the URI (after `>` when it is in angle brackets).
+        let params = match v.rfind('>') {
+            Some(i) => &v[i + 1..],
+            None => v,
+        };
+        param(params, "tag")
+    }
+
+    /// Checks what every request must carry (RFC 3261 §8.1.1) and trims the body to
+    /// Content-Length. Returns the body to use.
+    pub fn check_request(&self) -> Result<&'a [u8], MessageError> {
+        let method = self.method().ok_or(MessageError::Malformed("not a request"))?;
+        let vias = self.vias();
+        let top = vias.first().ok_or(MessageError::Header("Via"))?;
+        if !top.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("SIP/2.0/")) {
+            return Err(MessageError::Header("Via"));
+        }
+        if param(top, "branch").is_none_or(str::is_empty) || self.sent_by().is_none_or(str::is_empty) {
+            return Err(MessageError::Header("Via"));
+        }
+        self.one("From")?;
+        self.one("To")?;
+        self.one("Call-ID")?;
+        let (_, cseq_method) = self.cseq()?;
+        if cseq_method != method && !(method == "ACK" && cseq_method == "INVITE") {
+            return Err(MessageError::CSeqMethod);
+        }
+        if let Ok(mf) = self.one("Max-Forwards")
+            && mf.parse::<u8>().is_err()
+        {
+            return Err(MessageError::Header("Max-Forwards"));
+        }
+        self.body_by_length()
+    }
+
+    /// The body as Content-Length delimits it (all of it when absent, as on UDP).
+    pub fn body_by_length(&self) -> Result<&'a [u8], MessageError> {
+        match self.all("Content-Length").next() {
+            None => Ok(self.body),
+            Some(v) => {
+                let n: usize = v.trim().parse().map_err(|_| MessageError::Header("Content-Length"))?;
+                self.body.get(..n).ok_or(MessageError::BodyLength)
+            }
+        }
+    }
+}
+
+/// Methods the edge implements.
+pub const METHODS: &[&str] = &["INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO"];
+
+/// A request that passed every check, with rsip's typed view.
+#[derive(Debug, Clone)]
+pub struct Inbound<'a> {
+    /// The lexed form (header values as received).
+    pub raw: Raw<'a>,
+    /// rsip's parse of the same bytes.
+    pub request: rsip::Request,
+}
+
+/// Parses a request: our checks, then rsip. On `Err`, the `Raw` (when lexing got that far and the
+/// headers a reply needs are there) lets the caller answer with the error's status.
+pub fn parse_request(bytes: &[u8]) -> Result<Inbound<'_>, (MessageError, Option<Raw<'_>>)> {
+    let raw = Raw::lex(bytes).map_err(|e| (e, None))?;
+    let body = match raw.check_request() {
+        Ok(b) => b,
+        Err(e) => {
+            let answerable = replyable(&raw);
+            return Err((e, answerable.then_some(raw)));
+        }
+    };
+    let method = raw.method().unwrap_or_default();
+    if !METHODS.contains(&method) {
+        return Err((MessageError::Method(method.to_owned()), Some(raw)));
+    }
+    let head_len = bytes.len() - raw.body.len();
+    let mut exact = bytes[..head_len].to_vec();
+    exact.extend_from_slice(body);
+    match rsip_parse(&exact) {
+        Ok(rsip::SipMessage::Request(request)) => Ok(Inbound { raw, request }),
+        Ok(rsip::SipMessage::Response(_)) => Err((MessageError::Malformed("not a request"), None)),
+        Err(e) => Err((MessageError::Parser(e), Some(raw))),
+    }
+}
+
+/// rsip's parser behind a panic guard: it is unmaintained and has never been fuzzed, and a
+/// panic in it must cost one message, not the edge.
+pub fn rsip_parse(bytes: &[u8]) -> Result<rsip::SipMessage, String> {
+    match std::panic::catch_unwind(|| rsip::SipMessage::try_from(bytes)) {
+        Ok(Ok(m)) => Ok(m),
+        Ok(Err(e)) => Err(e.to_string().chars().take(120).collect()),
+        Err(_) => Err("parser panicked".into()),
+    }
+}
+
+/// Whether a reply can be built: it needs Via with a branch, From, To, Call-ID and CSeq.
+pub fn replyable(raw: &Raw<'_>) -> bool {
+    raw.method().is_some_and(|m| m != "ACK")
+        && raw.branch().is_some()
+        && raw.one("From").is_ok()
+        && raw.one("To").is_ok()
+        && raw.one("Call-ID").is_ok()
+        && raw.one("CSeq").is_ok()
+}
+
+fn split_head(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    if let Some(i) = find(bytes, b"\r\n\r\n") {
+        return Some((&bytes[..i], &bytes[i + 4..]));
+    }
+    find(bytes, b"\n\n").map(|i| (&bytes[..i], &bytes[i + 2..]))
+}
+
+pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn start_line(line: &str) -> Result<StartLine<'_>, MessageError> {
+    if let Some(rest) = line.strip_prefix("SIP/") {
+        let (version, rest) = rest.split_once(' ').ok_or(MessageError::Malformed("bad status line"))?;
+        if version != "2.0" {
+            return Err(MessageError::Version);
+        }
+        let code = rest.get(..3).and_then(|c| c.parse::<u16>().ok()).filter(|c| (100..700).contains(c));
+        return code.map(|code| StartLine::Response { code }).ok_or(MessageError::Malformed("bad status code"));
+    }
+    let mut parts = line.split(' ');
+    let (Some(method), Some(uri), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(MessageError::Malformed("bad request line"));
+    };
+    if method.is_empty() || !method.bytes().all(is_token) || uri.is_empty() {
+        return Err(MessageError::Malformed("bad request line"));
+    }
+    if !version.eq_ignore_ascii_case("SIP/2.0") {
+        return Err(MessageError::Version);
+    }
+    Ok(StartLine::Request { method, uri })
+}
+
+fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+}
+
+/// Splits a header value at top-level commas (not inside quotes or angle brackets).
+fn split_commas(v: &str) -> impl Iterator<Item = &str> {
+    let mut parts = Vec::new();
+    let (mut quoted, mut angle, mut start) = (false, false, 0);
+    for (i, c) in v.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            ',' if !quoted && !angle => {
+                parts.push(v[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(v[start..].trim());
+    parts.into_iter().filter(|p| !p.is_empty())
+}
+
+/// A `;name=value` parameter from a parameter list.
+pub fn param<'v>(v: &'v str, name: &str) -> Option<&'v str> {
+    v.split(';').skip(1).find_map(|p| {
+        let (k, val) = p.split_once('=').unwrap_or((p, ""));
+        k.trim().eq_ignore_ascii_case(name).then(|| val.trim().trim_matches('"'))
+    })
+}
+
+/// The user part of a SIP URI (`sip:+15550100@host` → `+15550100`), as a number to look up.
+pub fn uri_user(uri: &str) -> Option<&str> {
+    let uri = uri.trim().trim_start_matches('<');
+    let rest = uri.strip_prefix("sip:").or_else(|| uri.strip_prefix("sips:")).or_else(|| uri.strip_prefix("tel:"))?;
+    let user = rest.split(['@', ';', '>', '?']).next()?;
+    (!user.is_empty()).then_some(user)
+}
+
+/// The standard reason phrase.
+pub fn reason(code: u16) -> &'static str {
+    match code {
+        100 => "Trying",
+        180 => "Ringing",
+        183 => "Session Progress",
+        200 => "OK",
+        202 => "Accepted",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        415 => "Unsupported Media Type",
+        420 => "Bad Extension",
+        423 => "Interval Too Brief",
+        480 => "Temporarily Unavailable",
+        481 => "Call/Transaction Does Not Exist",
+        483 => "Too Many Hops",
+        486 => "Busy Here",
+        487 => "Request Terminated",
+        488 => "Not Acceptable Here",
+        500 => "Server Internal Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        505 => "Version Not Supported",
+        513 => "Message Too Large",
+        603 => "Decline",
+        _ if code < 200 => "Progress",
+        _ if code < 300 => "OK",
+        _ => "Error",
+    }
+}
+
+/// A reply to a request, carrying its Via, From, To (with our tag), Call-ID and CSeq.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    code: u16,
+    reason: String,
+    base: Vec<(&'static str, String)>,
+    extra: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    /// A reply with `code` to the lexed request; `to_tag` is added to To unless it has one
+    /// (RFC 3261 §8.2.6.2: every reply but 100 carries a To tag).
+    pub fn to(req: &Raw<'_>, code: u16, to_tag: &str) -> Self {
+        let mut base = Vec::new();
+        for v in req.vias() {
+            base.push(("Via", v.to_owned()));
+        }
+        for name in ["From", "To", "Call-ID", "CSeq"] {
+            if let Some(v) = req.all(name).next() {
+                let mut v = v.to_owned();
+                if name == "To" && code != 100 && req.tag("To").is_none() && !to_tag.is_empty() {
+                    let _ = write!(v, ";tag={to_tag}");
+                }
+                base.push((canonical(name), v));
+            }
+        }
+        Self { code, reason: reason(code).to_owned(), base, extra: Vec::new(), body: Vec::new() }
+    }
+
+    /// Replaces the reason phrase (control characters dropped).
+    pub fn reason(mut self, reason: &str) -> Self {
+        self.reason = reason.chars().filter(|c| !c.is_control()).take(100).collect();
+        self
+    }
+
+    /// Adds a header (newlines removed so nothing can be injected).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        let clean = |s: &str| s.chars().filter(|c| *c != '\r' && *c != '\n').collect::<String>();
+        self.extra.push((clean(name), clean(value)));
+        self
+    }
+
+    /// Sets the body and its Content-Type.
+    pub fn body(mut self, content_type: &str, body: Vec<u8>) -> Self {
+        self = self.header("Content-Type", content_type);
+        self.body = body;
+        self
+    }
+
+    /// The status code.
+    pub fn code(&self) -> u16 {
+        self.code
+    }
+
+    /// The bytes to send.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = format!("SIP/2.0 {} {}\r\n", self.code, self.reason);
+        for (n, v) in &self.base {
+            let _ = write!(out, "{n}: {v}\r\n");
+        }
+        for (n, v) in &self.extra {
+            let _ = write!(out, "{n}: {v}\r\n");
+        }
+        let _ = write!(out, "Server: Switchboard\r\nContent-Length: {}\r\n\r\n", self.body.len());
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(&self.body);
+        bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const INVITE: &str = "INVITE sip:+15550100@edge.example SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK776asdhds;rport\r\n\
+Max-Forwards: 70\r\n\
+To: <sip:+15550100@edge.example>\r\n\
+From: \"Alice\" <sip:alice@carrier.example>;tag=1928301774\r\n\
+Call-ID: a84b4c76e66710@pc33.example\r\n\
+CSeq: 314159 INVITE\r\n\
+Contact: <sip:alice@10.0.0.1>\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 4\r\n\
+\r\n\
+v=0\n";
+
+    #[test]
+    fn a_good_invite_parses_both_ways() {
+        let msg = format!("{INVITE}trailing garbage on UDP");
+        let inbound = parse_request(msg.as_bytes()).expect("valid");
+        assert_eq!(inbound.raw.method(), Some("INVITE"));
+        assert_eq!(inbound.raw.branch(), Some("z9hG4bK776asdhds"));
+        assert_eq!(inbound.raw.sent_by(), Some("10.0.0.1:5060"));
+        assert_eq!(inbound.raw.cseq(), Ok((314159, "INVITE")));
+        assert_eq!(inbound.raw.tag("From"), Some("1928301774"));
+        assert_eq!(inbound.raw.tag("To"), None);
+        assert_eq!(inbound.request.body, b"v=0\n", "the body is cut at Content-Length");
+        assert_eq!(uri_user("sip:+15550100@edge.example"), Some("+15550100"));
+    }
+
+    #[test]
+    fn replies_carry_the_request_identity_and_our_tag() {
+        let raw = Raw::lex(INVITE.as_bytes()).expect("lex");
+        let bytes = Reply::to(&raw, 404, "abc").header("Warning", "399 x \"no\r\ninjected: 1\"").encode();
+        let text = String::from_utf8(bytes).expect("utf8");
+        assert!(text.starts_with("SIP/2.0 404 Not Found\r\n"), "{text}");
+        assert!(text.contains("Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK776asdhds;rport\r\n"));
+        assert!(text.contains("To: <sip:+15550100@edge.example>;tag=abc\r\n"));
+        assert!(text.contains("CSeq: 314159 INVITE\r\n"));
+        assert!(!text.contains("\r\ninjected"), "no header injection: {text}");
+        let parsed = rsip_parse(text.as_bytes()).expect("rsip reads our reply");
+        assert!(parsed.is_response());
+        let trying = String::from_utf8(Reply::to(&raw, 100, "abc").encode()).expect("utf8");
+        assert!(!trying.contains("tag=abc"), "100 Trying carries no To tag");
+    }
+
+    #[test]
+    fn refusals_say_why_and_whether_a_reply_is_possible() {
+        let no_branch = INVITE.replace(";branch=z9hG4bK776asdhds", "");
+        let (e, raw) = parse_request(no_branch.as_bytes()).expect_err("no branch");
+        assert_eq!((e, raw.is_some()), (MessageError::Header("Via"), false));
+        let mismatch = INVITE.replace("CSeq: 314159 INVITE", "CSeq: 314159 BYE");
+        let (e, raw) = parse_request(mismatch.as_bytes()).expect_err("cseq");
+        assert_eq!((e.status(), raw.is_some()), (400, true));
+        let unknown = INVITE.replace("INVITE sip:", "NEWMETHOD sip:").replace("314159 INVITE", "314159 NEWMETHOD");
+        let (e, raw) = parse_request(unknown.as_bytes()).expect_err("unknown method");
+        assert_eq!((e.status(), raw.is_some()), (501, true));
+        let short = INVITE.replace("Content-Length: 4", "Content-Length: 400");
+        assert_eq!(parse_request(short.as_bytes()).expect_err("short").0, MessageError::BodyLength);
+        let v3 = INVITE.replace("SIP/2.0\r\nVia", "SIP/3.0\r\nVia");
+        assert_eq!(parse_request(v3.as_bytes()).expect_err("version").0.status(), 505);
+        let huge = format!("{INVITE}{}", "x".repeat(MAX_MESSAGE_BYTES));
+        assert_eq!(parse_request(huge.as_bytes()).expect_err("huge").0.status(), 513);
+    }
+
+    #[test]
+    fn compact_forms_and_folding_are_understood() {
+        let compact = "OPTIONS sip:edge.example SIP/2.0\r\nv: SIP/2.0/TCP h.example\r\n ;branch=z9hG4bKa\r\n\
+f: <sip:a@b>;tag=1\r\nt: <sip:edge.example>\r\ni: x@y\r\nCSeq: 1 OPTIONS\r\nl: 0\r\n\r\n";
+        let raw = Raw::lex(compact.as_bytes()).expect("lex");
+        assert_eq!(raw.branch(), Some("z9hG4bKa"));
+        assert_eq!(raw.check_request(), Ok(&b""[..]));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_input_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            let _ = parse_request(&bytes);
+        }
+
+        #[test]
+        fn mutated_invites_never_panic(pos in 0usize..500, byte in proptest::num::u8::ANY) {
+            let mut b = INVITE.as_bytes().to_vec();
+            let i = pos % b.len();
+            b[i] = byte;
+            if let Err((_, Some(raw))) = parse_request(&b) {
+                let _ = Reply::to(&raw, 400, "t").encode();
+            }
+        }
+    }
+}
