@@ -36,6 +36,9 @@ install_tools() {
   need swaks swaks
   # Headless browser for the console and widget end-to-end tests.
   need chromium chromium
+  # SIP peers for the edge's tests: sipp (carrier, UAS) and baresip (an agent's phone).
+  need sipp sip-tester
+  need baresip baresip-core
   # Debian's interpreter, not whichever python3 is first on PATH: that is where apt installs.
   /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need __none__ python3-aiosmtpd
   install_localstripe
