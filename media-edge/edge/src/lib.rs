@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use switchboard_sip::digest::{Algorithm, Authenticator, DigestError};
 use switchboard_sip::guard::{FloodGuard, Verdict, is_scanner};
-use switchboard_sip::message::{Raw, Reply, StartLine, parse_request, uri_user};
+use switchboard_sip::message::{Raw, Reply, StartLine, request, uri_user};
 use switchboard_sip::transaction::{Incoming, Output, Transactions, TxId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
@@ -315,18 +315,23 @@ impl Core {
             Verdict::Banned => return,
         }
         let reliable = matches!(peer, Peer::Tcp(..));
-        if let Ok(raw) = Raw::lex(bytes) {
-            if raw.all("User-Agent").any(is_scanner) {
-                // No answer at all: a scanner learns nothing, not even that we exist.
-                tracing::debug!(source = %peer.ip(), "scanner dropped");
+        let raw = match Raw::lex(bytes) {
+            Ok(raw) => raw,
+            Err(e) => {
+                tracing::debug!(source = %peer.ip(), error = %e, "unanswerable SIP dropped");
                 return;
             }
-            if let StartLine::Response { .. } = raw.start {
-                let _ = self.transactions.on_response(now, &raw);
-                return;
-            }
+        };
+        if raw.all("User-Agent").any(is_scanner) {
+            // No answer at all: a scanner learns nothing, not even that we exist.
+            tracing::debug!(source = %peer.ip(), "scanner dropped");
+            return;
         }
-        let inbound = match parse_request(bytes) {
+        if let StartLine::Response { .. } = raw.start {
+            let _ = self.transactions.on_response(now, &raw);
+            return;
+        }
+        let inbound = match request(raw, bytes) {
             Ok(i) => i,
             Err((e, Some(raw))) => {
                 tracing::debug!(source = %peer.ip(), error = %e, "SIP request refused");

@@ -264,6 +264,12 @@ pub struct Inbound<'a> {
 /// headers a reply needs are there) lets the caller answer with the error's status.
 pub fn parse_request(bytes: &[u8]) -> Result<Inbound<'_>, (MessageError, Option<Raw<'_>>)> {
     let raw = Raw::lex(bytes).map_err(|e| (e, None))?;
+    request(raw, bytes)
+}
+
+/// Finishes [`parse_request`] for a message already lexed from `bytes` (lexed once on the
+/// receive path, where the User-Agent and the start line are looked at first).
+pub fn request<'a>(raw: Raw<'a>, bytes: &'a [u8]) -> Result<Inbound<'a>, (MessageError, Option<Raw<'a>>)> {
     let body = match raw.check_request() {
         Ok(b) => b,
         Err(e) => {

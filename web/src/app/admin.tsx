@@ -6,18 +6,19 @@ import { Empty, Field, FormError, Head, Modal, TextField, useForm } from './ui';
 import { Billing } from './billing';
 import { WidgetPreview, snippet } from './widgetAdmin';
 
-export const ADMIN_SECTIONS = [
-  { id: 'queues', label: 'Queues' },
-  { id: 'skills', label: 'Skills' },
-  { id: 'agents', label: 'Agents & users' },
-  { id: 'channels', label: 'Numbers & channels' },
-  { id: 'widget', label: 'Chat widget' },
-  { id: 'hours', label: 'Business hours' },
-  { id: 'routing', label: 'Routing rules' },
-  { id: 'sms', label: 'SMS provider' },
-  { id: 'webhooks', label: 'Webhooks' },
-  { id: 'api-keys', label: 'API keys & business' },
-  { id: 'billing', label: 'Billing' },
+/** The settings pages, in the order the navigation lists them. */
+export const ADMIN_SECTIONS: { id: string; label: string; page: preact.ComponentType }[] = [
+  { id: 'queues', label: 'Queues', page: Queues },
+  { id: 'skills', label: 'Skills', page: Skills },
+  { id: 'agents', label: 'Agents & users', page: Agents },
+  { id: 'channels', label: 'Numbers & channels', page: Channels },
+  { id: 'widget', label: 'Chat widget', page: WidgetSettings },
+  { id: 'hours', label: 'Business hours', page: BusinessHours },
+  { id: 'routing', label: 'Routing rules', page: RoutingRules },
+  { id: 'sms', label: 'SMS provider', page: SmsProvider },
+  { id: 'webhooks', label: 'Webhooks', page: Webhooks },
+  { id: 'api-keys', label: 'API keys & business', page: ApiKeys },
+  { id: 'billing', label: 'Billing', page: Billing },
 ];
 
 interface Page<T> {
@@ -81,32 +82,8 @@ function useList<T>(path: string): [T[] | null, () => void] {
 }
 
 export function Admin({ section }: { section: string }) {
-  switch (section) {
-    case 'queues':
-      return <Queues />;
-    case 'skills':
-      return <Skills />;
-    case 'agents':
-      return <Agents />;
-    case 'channels':
-      return <Channels />;
-    case 'widget':
-      return <WidgetSettings />;
-    case 'hours':
-      return <BusinessHours />;
-    case 'routing':
-      return <RoutingRules />;
-    case 'sms':
-      return <SmsProvider />;
-    case 'webhooks':
-      return <Webhooks />;
-    case 'api-keys':
-      return <ApiKeys />;
-    case 'billing':
-      return <Billing />;
-    default:
-      return <Empty text="No such settings page." />;
-  }
+  const Section = ADMIN_SECTIONS.find((s) => s.id === section)?.page;
+  return Section ? <Section /> : <Empty text="No such settings page." />;
 }
 
 const lines = (s: string) => s.split(/[\n,]/).map((x) => x.trim()).filter(Boolean);
