@@ -1,122 +1,25 @@
 //! The edge's SIP signalling against real peers: sipp (Debian's sip-tester) as a carrier and as
 //! an agent's phone, over UDP and TCP, and raw sockets for what no well-behaved peer sends.
-//! The platform side is a directory of numbers and SIP accounts held in memory (the seam the
-//! platform's store fills in the product).
+//! The platform side is held in memory (the seam the platform's store fills in the product).
+
+mod common;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_edge::{Directory, DirectoryError, EdgeConfig, EdgeHandle, NumberRoute, SipAccount};
+use common::*;
+use switchboard_edge::EdgeHandle;
 use tokio::net::UdpSocket;
 
-struct Numbers {
-    numbers: HashMap<String, NumberRoute>,
-    /// Numbers whose look-up takes a while (to race a CANCEL against the answer).
-    slow: Vec<String>,
-}
-
-#[async_trait::async_trait]
-impl Directory for Numbers {
-    async fn number(&self, number: &str) -> Result<Option<NumberRoute>, DirectoryError> {
-        if self.slow.iter().any(|n| n == number) {
-            tokio::time::sleep(Duration::from_millis(1_500)).await;
-        }
-        Ok(self.numbers.get(number).cloned())
-    }
-
-    async fn sip_account(&self, username: &str) -> Result<Option<SipAccount>, DirectoryError> {
-        Ok((username == "agent7").then(|| SipAccount {
-            tenant_id: "t1".into(),
-            user_id: "u7".into(),
-            password: "s3cret-pass".into(),
-        }))
-    }
-}
-
 async fn edge() -> EdgeHandle {
-    let route = NumberRoute { tenant_id: "t1".into(), endpoint_id: "e1".into() };
-    let numbers = HashMap::from([("+14155550100".to_owned(), route.clone()), ("+14155550199".to_owned(), route)]);
-    let dir = Arc::new(Numbers { numbers, slow: vec!["+14155550199".into()] });
-    let config = EdgeConfig { sip_addr: "127.0.0.1:0".parse().expect("addr"), realm: "switchboard".into() };
-    switchboard_edge::start(config, dir).await.expect("edge starts")
-}
-
-fn sipp_path() -> Option<&'static str> {
-    if std::process::Command::new("sipp").arg("-v").output().is_ok() {
-        return Some("sipp");
-    }
-    if switchboard_testkit::in_ci() {
-        panic!("sipp is mandatory in CI (infra/services.sh installs sip-tester)");
-    }
-    eprintln!("\n*** SKIPPED SIP peer tests: sipp is not installed (infra/services.sh tools) ***\n");
-    None
-}
-
-struct Run {
-    ok: bool,
-    log: String,
-}
-
-/// Runs one sipp call of `scenario` against the edge; returns its exit and message log.
-async fn sipp(edge: SocketAddr, scenario: &str, service: &str, transport: &str, extra: &[&str]) -> Run {
-    let dir = std::env::temp_dir().join(format!("sb-sipp-{}-{}", std::process::id(), rand_suffix()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(scenario);
-    let log = dir.join("messages.log");
-    let out = tokio::process::Command::new("sipp")
-        .current_dir(&dir)
-        .args(["-sf", file.to_str().expect("path"), "-s", service, "-m", "1", "-l", "1", "-t", transport])
-        .args(["-i", "127.0.0.1", "-p", &free_port().to_string(), "-timeout", "20s", "-timeout_error"])
-        .args(["-nostdin", "-trace_msg", "-message_file"])
-        .arg(&log)
-        .args(extra)
-        .arg(edge.to_string())
-        .output()
-        .await
-        .expect("sipp runs");
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
-    if !out.status.success() {
-        eprintln!(
-            "sipp {scenario} failed: {}\n{}\n{text}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    Run { ok: out.status.success(), log: text }
-}
-
-/// A port free for both UDP and TCP on loopback (sipp's own; its default 5060 would collide).
-fn free_port() -> u16 {
-    loop {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-        let port = udp.local_addr().expect("addr").port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-fn rand_suffix() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
-}
-
-/// Status lines the peer received (sipp logs each message it got under "received").
-fn received(log: &str, status: &str) -> usize {
-    log.split("received")
-        .skip(1)
-        .filter(|m| {
-            m.lines()
-                .skip(1)
-                .find(|l| !l.trim().is_empty())
-                .is_some_and(|l| l.trim().starts_with(&format!("SIP/2.0 {status}")))
-        })
-        .count()
+    let menu = serde_json::json!({"start": "m", "steps": {"m": {"type": "enqueue", "queue": "q1"}}});
+    let numbers = HashMap::from([
+        ("+14155550100".to_owned(), route(None, None, 10)),
+        ("+14155550199".to_owned(), route(None, None, 10)),
+        ("+14155550111".to_owned(), route(Some(menu), None, 10)),
+    ]);
+    edge_with(numbers, vec!["+14155550199".into()]).await.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,7 +36,11 @@ async fn carriers_get_options_refusals_and_cancel_over_udp_and_tcp() {
         assert_eq!((received(&r.log, "100"), received(&r.log, "404")), (1, 1), "100 Trying then 404:\n{}", r.log);
         // A known number without '+' (as carriers send it) reaches the tenant's number.
         let r = sipp(e.udp, "invite_refused.xml", "14155550100", transport, &[]).await;
-        assert!(r.ok && received(&r.log, "480") == 1, "the known number is found:\n{}", r.log);
+        assert!(
+            r.ok && received(&r.log, "480") == 1,
+            "the known number is found (it has no flow or queue yet: 480):\n{}",
+            r.log
+        );
         let r = sipp(e.udp, "cancel.xml", "+14155550199", transport, &[]).await;
         assert!(r.ok, "CANCEL while the edge decides over {transport}:\n{}", r.log);
         assert_eq!(received(&r.log, "480"), 0, "the late decision is not sent after 487");

@@ -7,10 +7,12 @@
 //! - [`frame`]: splitting a TCP byte stream into messages by Content-Length.
 //! - [`transaction`]: RFC 3261 §17 server and client transactions with their timers, CANCEL,
 //!   and the UAS core's 2xx retransmission until the ACK arrives.
+//! - [`dialog`]: dialog state and the requests sent inside one (BYE, re-INVITE, ACK).
 //! - [`digest`]: digest authentication (MD5 and SHA-256) with expiring, single-use nonces and
 //!   a lock-out after repeated failures.
 //! - [`guard`]: flood limits per source and scanner detection.
 
+pub mod dialog;
 pub mod digest;
 pub mod frame;
 pub mod guard;

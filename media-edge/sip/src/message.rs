@@ -350,7 +350,7 @@ fn is_token(b: u8) -> bool {
 }
 
 /// Splits a header value at top-level commas (not inside quotes or angle brackets).
-fn split_commas(v: &str) -> impl Iterator<Item = &str> {
+pub(crate) fn split_commas(v: &str) -> impl Iterator<Item = &str> {
     let mut parts = Vec::new();
     let (mut quoted, mut angle, mut start) = (false, false, 0);
     for (i, c) in v.char_indices() {
