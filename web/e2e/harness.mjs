@@ -82,6 +82,7 @@ export async function startSwitchboard(env = {}) {
       ...process.env,
       SWITCHBOARD_HTTP_ADDR: `127.0.0.1:${port}`,
       SWITCHBOARD_SMTP_ADDR: `127.0.0.1:${smtpPort}`,
+      SWITCHBOARD_SIP_ADDR: '127.0.0.1:0',
       SWITCHBOARD_DATA_DIR: data,
       SWITCHBOARD_PUBLIC_URL: base,
       SWITCHBOARD_WEB_DIR: join(web, 'dist'),

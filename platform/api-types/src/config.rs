@@ -219,6 +219,9 @@ pub struct EndpointInput {
     /// Origins allowed to embed the chat widget, e.g. `https://shop.example`.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// The IVR flow callers hear (voice numbers only).
+    #[serde(default)]
+    pub ivr_flow_id: Option<String>,
 }
 
 /// A channel endpoint.
@@ -238,6 +241,31 @@ pub struct EndpointView {
     pub business_hours_id: Option<String>,
     /// Allowed widget origins.
     pub allowed_origins: Vec<String>,
+    /// The IVR flow callers hear.
+    pub ivr_flow_id: Option<String>,
+}
+
+/// An IVR flow to save. Steps: `play`, `gather`, `business_hours`, `set`, `enqueue`, `transfer`,
+/// `voicemail`, `hangup` (see the API guide); every problem is reported with its path.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct IvrFlowInput {
+    /// Label, 1 to 64 characters.
+    pub name: String,
+    /// `{"start": "<step>", "steps": {"<step>": {"type": ..., ...}}}`.
+    #[schema(value_type = Object)]
+    pub definition: serde_json::Value,
+}
+
+/// An IVR flow.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct IvrFlowView {
+    /// Id.
+    pub id: String,
+    /// Label.
+    pub name: String,
+    /// The flow.
+    #[schema(value_type = Object)]
+    pub definition: serde_json::Value,
 }
 
 /// A weekday.

@@ -97,6 +97,10 @@ id_type!(
     /// A tenant's outbound webhook endpoint.
     WebhookId
 );
+id_type!(
+    /// A tenant's IVR flow.
+    IvrFlowId
+);
 
 #[cfg(test)]
 mod tests {

@@ -21,14 +21,14 @@ pub use billing::{BillingAccount, SubscriptionStatus, UsageKind, UsageRecord, Us
 pub use contact::{Contact, ContactEvent, ContactState};
 pub use hours::{BusinessHours, DayOfWeek, HoursError, OpenSpan};
 pub use id::{
-    ApiKeyId, BusinessHoursId, ContactId, CustomerId, EndpointId, IdParseError, QueueId, SessionId, SkillId, TenantId,
-    UserId, WebhookId,
+    ApiKeyId, BusinessHoursId, ContactId, CustomerId, EndpointId, IdParseError, IvrFlowId, QueueId, SessionId, SkillId,
+    TenantId, UserId, WebhookId,
 };
 pub use identity::{Role, RoleParseError, UserStatus};
 pub use message::{Attachment, ChannelMessage, Direction, SmsProvider};
 pub use pii::Pii;
 pub use resources::{
-    AgentSelection, ApiKey, Channel, ChannelCosts, ChannelEndpoint, EndpointKind, MAX_SKILL_LEVEL, Overflow,
+    AgentSelection, ApiKey, Channel, ChannelCosts, ChannelEndpoint, EndpointKind, IvrFlow, MAX_SKILL_LEVEL, Overflow,
     OverflowTarget, Queue, RelaxStep, Skill, SkillLevel, SkillRequirement, Tenant, TenantStatus, User,
 };
 pub use routing::{AgentActivity, Presence, RoutingRules};

@@ -273,6 +273,20 @@ pub struct ChannelEndpoint {
     /// Web origins allowed to embed a chat widget (chat widgets only).
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// The IVR flow callers hear (voice numbers only; without one, calls go to the queue).
+    #[serde(default)]
+    pub ivr_flow_id: Option<crate::IvrFlowId>,
+}
+
+/// A tenant's IVR flow: the JSON the edge interprets (validated by `switchboard-ivr` on save).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct IvrFlow {
+    /// Its id.
+    pub id: crate::IvrFlowId,
+    /// A label, unique within the tenant.
+    pub name: String,
+    /// The flow: `{"start": ..., "steps": {...}}`.
+    pub definition: serde_json::Value,
 }
 
 /// A server-to-server credential. The secret itself is never stored, only its hash.

@@ -82,6 +82,19 @@ pub struct Config {
     pub billing_grace_secs: u64,
     /// How often usage is sealed and reported to Stripe, in seconds.
     pub billing_report_interval_secs: u64,
+    /// SIP address (UDP and TCP) of the edge inside this process; empty runs no edge.
+    pub sip_addr: Option<SocketAddr>,
+    /// The address phones and carriers reach the edge at (Via, Contact, SDP); empty: the SIP
+    /// address when specific, else this host's outbound address.
+    pub sip_public_ip: Option<std::net::IpAddr>,
+    /// Digest realm for phones that register.
+    pub sip_realm: String,
+    /// Lowest RTP port.
+    pub rtp_port_min: u16,
+    /// Highest RTP port.
+    pub rtp_port_max: u16,
+    /// Concurrent calls one tenant may have on an edge.
+    pub voice_max_calls_per_tenant: u32,
 }
 
 impl Default for Config {
@@ -120,6 +133,12 @@ impl Default for Config {
             billing_plans: None,
             billing_grace_secs: 7 * 86_400,
             billing_report_interval_secs: 60,
+            sip_addr: Some(SocketAddr::from(([0, 0, 0, 0], 5060))),
+            sip_public_ip: None,
+            sip_realm: "switchboard".into(),
+            rtp_port_min: 20_000,
+            rtp_port_max: 29_999,
+            voice_max_calls_per_tenant: 50,
         }
     }
 }
@@ -184,6 +203,15 @@ pub struct Overrides {
     /// Seconds between usage reports to Stripe [default: 60].
     #[arg(long, env = "SWITCHBOARD_BILLING_REPORT_INTERVAL_SECS", global = true)]
     pub billing_report_interval_secs: Option<u64>,
+    /// SIP address of the edge (UDP and TCP); "off" runs no edge [default: 0.0.0.0:5060].
+    #[arg(long, env = "SWITCHBOARD_SIP_ADDR", global = true)]
+    pub sip_addr: Option<String>,
+    /// Address carriers and phones reach the edge at [default: detected].
+    #[arg(long, env = "SWITCHBOARD_SIP_PUBLIC_IP", global = true)]
+    pub sip_public_ip: Option<std::net::IpAddr>,
+    /// RTP port range, e.g. 20000-29999 [default: 20000-29999].
+    #[arg(long, env = "SWITCHBOARD_RTP_PORTS", global = true)]
+    pub rtp_ports: Option<String>,
 }
 
 /// A configuration that cannot be used.
@@ -252,6 +280,28 @@ impl Config {
         if let Some(a) = o.smtp_addr {
             c.smtp_addr = Some(a);
         }
+        if let Some(a) = &o.sip_addr {
+            c.sip_addr = match a.trim() {
+                "" | "off" => None,
+                a => Some(a.parse().map_err(|_| ConfigError::Invalid {
+                    key: "sip_addr",
+                    message: format!("{a:?} is not an address such as 0.0.0.0:5060 (or \"off\")"),
+                })?),
+            };
+        }
+        if let Some(ip) = o.sip_public_ip {
+            c.sip_public_ip = Some(ip);
+        }
+        if let Some(range) = &o.rtp_ports {
+            let parsed =
+                range.split_once('-').and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)));
+            let (min, max) = parsed.ok_or_else(|| ConfigError::Invalid {
+                key: "rtp_ports",
+                message: format!("{range:?} is not a range such as 20000-29999"),
+            })?;
+            c.rtp_port_min = min;
+            c.rtp_port_max = max;
+        }
         c.validate()?;
         Ok(c)
     }
@@ -263,6 +313,18 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.rtp_port_min < 1024 || self.rtp_port_max <= self.rtp_port_min {
+            return Err(ConfigError::Invalid {
+                key: "rtp_ports",
+                message: "the range must start at 1024 or above and hold at least one even/odd pair".into(),
+            });
+        }
+        if self.voice_max_calls_per_tenant == 0 {
+            return Err(ConfigError::Invalid {
+                key: "voice_max_calls_per_tenant",
+                message: "must be at least 1".into(),
+            });
+        }
         if let Some(s) = &self.jwt_secret
             && s.len() < 32
         {

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod routing;
+pub mod voice;
 pub mod web;
 pub mod webhooks;
 
@@ -166,6 +167,8 @@ pub async fn serve(
         let settings = email::listener::SmtpSettings::from_config(&config)?;
         email::listener::start(state.clone(), addr, settings).await?;
     }
+    // Kept for the life of the server: dropping the handle stops the edge.
+    let _edge = voice::start(&state, &config).await?;
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("binding HTTP on {}", config.http_addr))?;

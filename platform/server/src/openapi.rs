@@ -60,6 +60,8 @@ use crate::routes::{Access, Body, Route};
         switchboard_api_types::RelaxStep,
         switchboard_api_types::EndpointInput,
         switchboard_api_types::EndpointView,
+        switchboard_api_types::IvrFlowInput,
+        switchboard_api_types::IvrFlowView,
         switchboard_api_types::EndpointKind,
         switchboard_api_types::BusinessHoursInput,
         switchboard_api_types::BusinessHoursView,

@@ -8,7 +8,7 @@ use axum::http::{Method, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{MethodRouter, delete, get, post, put};
-use switchboard_domain::{BusinessHours, ChannelEndpoint, Queue, Role, Skill, Webhook};
+use switchboard_domain::{BusinessHours, ChannelEndpoint, IvrFlow, Queue, Role, Skill, Webhook};
 
 use crate::api::{self, docs};
 use crate::app::AppState;
@@ -62,6 +62,8 @@ pub enum Resource {
     Contact,
     /// A webhook endpoint.
     Webhook,
+    /// An IVR flow.
+    IvrFlow,
 }
 
 /// One route.
@@ -110,6 +112,7 @@ fn r(
         (true, "business-hours") => Resource::BusinessHours,
         (true, "contacts") | (true, "agent") => Resource::Contact,
         (true, "webhooks") => Resource::Webhook,
+        (true, "ivr-flows") => Resource::IvrFlow,
         (true, _) => Resource::ApiKey,
     };
     Route { method, path, access, summary, tag, request, status, response, resource, handler }
@@ -430,6 +433,7 @@ pub fn table() -> Vec<Route> {
     config_routes!(t, Queue, "/api/v1/queues", "/api/v1/queues/{id}", "queues", "QueueInput", "QueueView", Role::Agent);
     config_routes!(t, ChannelEndpoint, "/api/v1/endpoints", "/api/v1/endpoints/{id}", "endpoints", "EndpointInput", "EndpointView", Role::Supervisor);
     config_routes!(t, BusinessHours, "/api/v1/business-hours", "/api/v1/business-hours/{id}", "business-hours", "BusinessHoursInput", "BusinessHoursView", Role::Supervisor);
+    config_routes!(t, IvrFlow, "/api/v1/ivr-flows", "/api/v1/ivr-flows/{id}", "ivr-flows", "IvrFlowInput", "IvrFlowView", Role::Supervisor);
     config_routes!(t, Webhook, "/api/v1/webhooks", "/api/v1/webhooks/{id}", "webhooks", "WebhookInput", "WebhookView", Role::Admin);
     t.push(r(Method::GET, "/api/v1/webhooks/{id}/deliveries", R(Role::Admin), "webhooks", "Delivery log of an endpoint, newest first", N, 200, P("WebhookDeliveryView"), get(docs::deliveries)));
     t

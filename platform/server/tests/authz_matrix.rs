@@ -86,9 +86,14 @@ async fn fresh(app: &TestApp, w: &World, resource: Resource) -> String {
             let queue = w.fixtures.get(&Resource::Queue).cloned().expect("queue fixture");
             created(app, t, "/api/v1/contacts", json!({"channel": "chat", "queue_id": queue})).await
         }
+        Resource::IvrFlow => created(app, t, "/api/v1/ivr-flows", json!({"name": w.unique("flow"), "definition": hangup_flow()})).await,
         Resource::None => panic!("no object for a route without an id"),
     };
     v["id"].as_str().expect("id").to_owned()
+}
+
+fn hangup_flow() -> Value {
+    json!({"start": "bye", "steps": {"bye": {"type": "hangup", "prompt": [{"file": "sys:goodbye"}]}}})
 }
 
 /// A valid body for a route that takes one.
@@ -118,6 +123,9 @@ async fn sample_body(app: &TestApp, w: &World, route: &Route, path: &str) -> Opt
             "weekly": [{"day": "mon", "open": "09:00", "close": "17:00"}]
         }),
         ("POST", "/api/v1/api-keys") => json!({"name": w.unique("key"), "role": "agent"}),
+        ("POST", "/api/v1/ivr-flows") | ("PUT", "/api/v1/ivr-flows/{id}") => {
+            json!({"name": w.unique("flow"), "definition": hangup_flow()})
+        }
         ("POST", "/api/v1/contacts") => {
             json!({"channel": "task", "queue_id": w.fixtures[&Resource::Queue], "attributes": {"subject": "callback"}})
         }
@@ -232,6 +240,7 @@ async fn authorisation_matrix_over_every_tenant_scoped_route() {
             Resource::ApiKey,
             Resource::Contact,
             Resource::Webhook,
+            Resource::IvrFlow,
         ] {
             let id = fresh(&app, &w, r).await;
             w.fixtures.insert(r, id);

@@ -51,6 +51,7 @@ async fn the_binary_starts_serves_and_stops_gracefully() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .env("SWITCHBOARD_HTTP_ADDR", format!("127.0.0.1:{port}"))
         .env("SWITCHBOARD_SMTP_ADDR", format!("127.0.0.1:{smtp_port}"))
+        .env("SWITCHBOARD_SIP_ADDR", "127.0.0.1:0")
         .env("SWITCHBOARD_DATA_DIR", &dir)
         .env_remove("SWITCHBOARD_DATABASE_URL")
         .env_remove("SWITCHBOARD_AMQP_URL")
@@ -98,6 +99,7 @@ async fn platform_replicas_share_postgresql_and_rabbitmq() {
             .arg("platform")
             .env("SWITCHBOARD_HTTP_ADDR", format!("127.0.0.1:{port}"))
             .env("SWITCHBOARD_SMTP_ADDR", "127.0.0.1:0")
+            .env("SWITCHBOARD_SIP_ADDR", "127.0.0.1:0")
             .env("SWITCHBOARD_DATA_DIR", &dir)
             .env("SWITCHBOARD_DATABASE_URL", &db.app_url)
             .env("SWITCHBOARD_DATABASE_OWNER_URL", &db.owner_url)
@@ -169,6 +171,9 @@ fn help_documents_every_setting_with_its_environment_variable() {
         "SWITCHBOARD_JWT_SECRET",
         "SWITCHBOARD_SMTP_ADDR",
         "SWITCHBOARD_SMTP_RELAY_URL",
+        "SWITCHBOARD_SIP_ADDR",
+        "SWITCHBOARD_SIP_PUBLIC_IP",
+        "SWITCHBOARD_RTP_PORTS",
     ] {
         assert!(help.contains(var), "--help does not mention {var}:\n{help}");
     }

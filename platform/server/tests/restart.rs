@@ -13,6 +13,7 @@ fn start(dir: &std::path::Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .env("SWITCHBOARD_HTTP_ADDR", format!("127.0.0.1:{port}"))
         .env("SWITCHBOARD_SMTP_ADDR", "127.0.0.1:0")
+        .env("SWITCHBOARD_SIP_ADDR", "127.0.0.1:0")
         .env("SWITCHBOARD_DATA_DIR", dir)
         .env_remove("SWITCHBOARD_DATABASE_URL")
         .env_remove("SWITCHBOARD_AMQP_URL")

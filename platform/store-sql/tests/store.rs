@@ -114,6 +114,7 @@ async fn an_endpoint_address_belongs_to_one_tenant_and_is_found_globally() {
         let (a, _) = tenant_with_owner(&store, "a@a.example").await;
         let (b, _) = tenant_with_owner(&store, "b@b.example").await;
         let number = |name: &str| ChannelEndpoint {
+            ivr_flow_id: None,
             id: EndpointId::generate(),
             kind: EndpointKind::VoiceNumber,
             address: "+14155550100".into(),

@@ -3,7 +3,7 @@
 
 use serde::{Serialize, de::DeserializeOwned};
 use switchboard_domain::{
-    BillingAccount, BusinessHours, ChannelEndpoint, Queue, RoutingRules, Skill, SmsProvider, TenantId, Webhook,
+    BillingAccount, BusinessHours, ChannelEndpoint, IvrFlow, Queue, RoutingRules, Skill, SmsProvider, TenantId, Webhook,
 };
 
 use crate::{Page, PageRequest, Store, StoreError};
@@ -23,6 +23,8 @@ pub enum DocKind {
     Webhook,
     /// The tenant's [`RoutingRules`] (one document, id [`ROUTING_RULES_ID`]).
     Settings,
+    /// [`IvrFlow`]
+    IvrFlow,
 }
 
 /// The id of the tenant's routing-rules document.
@@ -42,6 +44,7 @@ impl DocKind {
             DocKind::BusinessHours => "business_hours",
             DocKind::Settings => "settings",
             DocKind::Webhook => "webhook",
+            DocKind::IvrFlow => "ivr_flow",
         }
     }
 }
@@ -96,6 +99,16 @@ impl Document for Skill {
 
 impl Document for Queue {
     const KIND: DocKind = DocKind::Queue;
+    fn doc_id(&self) -> String {
+        self.id.to_string()
+    }
+    fn doc_name(&self) -> String {
+        self.name.clone()
+    }
+}
+
+impl Document for IvrFlow {
+    const KIND: DocKind = DocKind::IvrFlow;
     fn doc_id(&self) -> String {
         self.id.to_string()
     }

@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 use switchboard_api_types as wire;
 use switchboard_domain::{
     self as d, AgentSelection, BusinessHours, BusinessHoursId, ChannelEndpoint, DayOfWeek, EndpointId, EndpointKind,
-    MAX_SKILL_LEVEL, OpenSpan, Overflow, OverflowTarget, PhoneNumber, Queue, QueueId, RelaxStep, Skill, SkillId,
-    SkillRequirement, TenantId, User, Webhook,
+    IvrFlow, IvrFlowId, MAX_SKILL_LEVEL, OpenSpan, Overflow, OverflowTarget, PhoneNumber, Queue, QueueId, RelaxStep,
+    Skill, SkillId, SkillRequirement, TenantId, User, Webhook,
 };
 use switchboard_store::{Document, Store};
 
@@ -28,6 +28,7 @@ pub struct Refs {
     queues: Vec<Queue>,
     hours: Vec<BusinessHours>,
     endpoints: Vec<ChannelEndpoint>,
+    flows: Vec<IvrFlow>,
     users: Vec<User>,
 }
 
@@ -48,6 +49,7 @@ impl Refs {
             queues: store.all(tenant).await?,
             hours: store.all(tenant).await?,
             endpoints: store.all(tenant).await?,
+            flows: store.all(tenant).await?,
             users,
         })
     }
@@ -331,6 +333,7 @@ impl ConfigResource for ChannelEndpoint {
             queue_id: self.queue_id.map(|q| q.to_string()),
             business_hours_id: self.business_hours_id.map(|h| h.to_string()),
             allowed_origins: self.allowed_origins.clone(),
+            ivr_flow_id: self.ivr_flow_id.map(|f| f.to_string()),
         }
     }
 
@@ -387,12 +390,72 @@ impl ConfigResource for ChannelEndpoint {
         let queue_id = opt_ref(&mut p, "queue_id", input.queue_id.as_ref(), &queues);
         let hours: Vec<BusinessHoursId> = refs.hours.iter().map(|h| h.id).collect();
         let business_hours_id = opt_ref(&mut p, "business_hours_id", input.business_hours_id.as_ref(), &hours);
+        let flows: Vec<IvrFlowId> = refs.flows.iter().map(|f| f.id).collect();
+        let ivr_flow_id = opt_ref(&mut p, "ivr_flow_id", input.ivr_flow_id.as_ref(), &flows);
+        if ivr_flow_id.is_some() && kind != EndpointKind::VoiceNumber {
+            p.add("ivr_flow_id", "invalid", "only voice numbers have an IVR flow");
+        }
         p.finish()?;
-        Ok(ChannelEndpoint { id, kind, address, name, queue_id, business_hours_id, allowed_origins })
+        Ok(ChannelEndpoint { id, kind, address, name, queue_id, business_hours_id, allowed_origins, ivr_flow_id })
     }
 
     fn used_by(&self, _: &Refs) -> Vec<String> {
         Vec::new()
+    }
+}
+
+impl ConfigResource for IvrFlow {
+    type Input = wire::IvrFlowInput;
+    type View = wire::IvrFlowView;
+    const NAME: &'static str = "ivr_flow";
+
+    fn view(&self) -> wire::IvrFlowView {
+        wire::IvrFlowView { id: self.id.to_string(), name: self.name.clone(), definition: self.definition.clone() }
+    }
+
+    fn build(input: wire::IvrFlowInput, id: &str, _: Option<&Self>, refs: &Refs) -> Result<Self, ApiError> {
+        let mut p = Problems::default();
+        let name = p.text("name", &input.name, 1, 64);
+        if input.definition.to_string().len() > 256 * 1024 {
+            p.add("definition", "too_long", "a flow is at most 256 KiB of JSON");
+        }
+        match switchboard_ivr::Flow::from_json(&input.definition) {
+            Err(e) => p.add("definition", "invalid", e.message),
+            Ok(flow) => {
+                for problem in flow.problems() {
+                    p.add(format!("definition.{}", problem.field), "invalid", problem.message);
+                }
+                for reference in flow.references() {
+                    match reference {
+                        switchboard_ivr::Reference::Queue(q, field) => {
+                            if !q.parse::<QueueId>().is_ok_and(|q| refs.queues.iter().any(|x| x.id == q)) {
+                                p.add(format!("definition.{field}"), "unknown_reference", "no such queue");
+                            }
+                        }
+                        switchboard_ivr::Reference::Hours(h, field) => {
+                            if !h.parse::<BusinessHoursId>().is_ok_and(|h| refs.hours.iter().any(|x| x.id == h)) {
+                                p.add(format!("definition.{field}"), "unknown_reference", "no such business hours");
+                            }
+                        }
+                        switchboard_ivr::Reference::PromptFile(_, field) => p.add(
+                            format!("definition.{field}"),
+                            "unknown_reference",
+                            "uploaded prompts are not available yet; use a system prompt (sys:...)",
+                        ),
+                    }
+                }
+            }
+        }
+        p.finish()?;
+        Ok(IvrFlow { id: id.parse().map_err(|_| ApiError::NotFound)?, name, definition: input.definition })
+    }
+
+    fn used_by(&self, refs: &Refs) -> Vec<String> {
+        refs.endpoints
+            .iter()
+            .filter(|e| e.ivr_flow_id == Some(self.id))
+            .map(|e| format!("endpoint {}", e.name))
+            .collect()
     }
 }
 
