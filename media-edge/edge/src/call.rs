@@ -99,6 +99,8 @@ struct Call {
     attributes: BTreeMap<String, String>,
     packets_refused: u64,
     last_rtcp: Instant,
+    /// Reused per frame: the encoded payload and the packet.
+    payload: Vec<u8>,
     out: Vec<u8>,
 }
 
@@ -151,6 +153,7 @@ pub(crate) async fn run(setup: CallSetup) {
         attributes: BTreeMap::new(),
         packets_refused: 0,
         last_rtcp: Instant::now(),
+        payload: Vec::with_capacity(FRAME_SAMPLES),
         out: Vec::with_capacity(200),
         route,
     };
@@ -171,8 +174,7 @@ pub(crate) async fn run(setup: CallSetup) {
             },
             received = call.rtp.recv_from(&mut buf) => {
                 if let Ok((n, from)) = received {
-                    let data = buf[..n].to_vec();
-                    call.on_rtp(&data, from).instrument_in(&span).await;
+                    call.on_rtp(&buf[..n], from).instrument_in(&span).await;
                 }
             }
             received = call.rtcp.recv_from(&mut rtcp_buf) => {
@@ -390,9 +392,9 @@ impl Call {
         let frame = self.player.next_frame();
         if self.negotiated.remote_direction.receives() && !self.remote.ip().is_unspecified() {
             let samples = frame.unwrap_or([0; FRAME_SAMPLES]);
-            let mut payload = Vec::with_capacity(FRAME_SAMPLES);
-            self.negotiated.codec.encode(&samples, &mut payload);
-            self.sender.audio(self.negotiated.payload_type, &payload, &mut self.out);
+            self.payload.clear();
+            self.negotiated.codec.encode(&samples, &mut self.payload);
+            self.sender.audio(self.negotiated.payload_type, &self.payload, &mut self.out);
             let _ = self.rtp.send_to(&self.out, self.remote).await;
         } else {
             self.sender.skip(FRAME_SAMPLES as u32);

@@ -633,7 +633,8 @@ impl Core {
         }
         entry.ending = true;
         let peer = entry.peer.clone();
-        let via = format!("SIP/2.0/{} {}:{}", peer.transport(), self.config.public_ip, self.sip_port);
+        let via = self.via(&peer);
+        let Some(entry) = self.calls.get_mut(call_id) else { return };
         let bye = entry.dialog.request("BYE", &via, &branch(), &[], None);
         let now = self.now();
         self.transactions.send_request(now, peer.clone(), peer.reliable(), bye);
@@ -641,8 +642,7 @@ impl Core {
 
     /// Asks the caller's side to call `target` instead (RFC 3515 blind transfer).
     fn send_refer(&mut self, call_id: &str, target: &str) {
-        let Some(entry) = self.calls.get_mut(call_id) else { return };
-        let peer = entry.peer.clone();
+        let Some(peer) = self.calls.get(call_id).map(|c| c.peer.clone()) else { return };
         let host = match &peer {
             Peer::Udp(a) | Peer::Tcp(_, a) => a.to_string(),
         };
