@@ -23,6 +23,8 @@ pub struct NumberRoute {
     pub hours: BTreeMap<String, BusinessHours>,
     /// Most calls the tenant may have on this edge at once.
     pub max_concurrent_calls: u32,
+    /// Why the tenant takes no calls now (e.g. suspended for non-payment); answered 480.
+    pub unavailable: Option<String>,
 }
 
 /// An agent's SIP account (for a desk phone or softphone that registers).

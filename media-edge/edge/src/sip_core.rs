@@ -530,6 +530,10 @@ impl Core {
                 return self.answer(tx, 503, None, &[("Retry-After".into(), "5".into())], None);
             }
         };
+        if let Some(reason) = &route.unavailable {
+            tracing::info!(tenant = %route.tenant_id, %reason, "call refused: the tenant takes no calls");
+            return self.answer(tx, 480, Some(reason), &[], None);
+        }
         if route.flow.is_none() && route.queue_id.is_none() {
             return self.answer(tx, 480, Some("The number has no flow or queue"), &[], None);
         }

@@ -150,8 +150,13 @@ async fn hold_by_reinvite_stops_our_audio_and_resume_brings_it_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_at_its_call_limit_gets_busy_and_bad_offers_are_refused() {
-    let numbers = HashMap::from([("+14155550111".to_owned(), route(None, Some("q"), 1))]);
+    let mut suspended = route(None, Some("q"), 1);
+    suspended.unavailable = Some("Service suspended".into());
+    let numbers =
+        HashMap::from([("+14155550111".to_owned(), route(None, Some("q"), 1)), ("+14155550133".to_owned(), suspended)]);
     let (edge, _) = edge_with(numbers, vec![]).await;
+    let mut refused = Phone::new(edge.udp).await;
+    assert_eq!(refused.call("+14155550133").await, 480, "a tenant that takes no calls");
     let mut first = Phone::new(edge.udp).await;
     assert_eq!(first.call("+14155550111").await, 200);
     let mut second = Phone::new(edge.udp).await;

@@ -83,6 +83,9 @@ impl Platform for StorePlatform {
             None => None,
         };
         let hours: Vec<BusinessHours> = self.state.store.all(tenant).await.map_err(unavailable)?;
+        // A suspended tenant's callers are turned away the way carriers understand (480).
+        let serves =
+            crate::billing::standing(&self.state, tenant).await.map_err(|e| PlatformError(format!("{e:?}")))?.serves();
         Ok(Some(NumberRoute {
             tenant_id: tenant.to_string(),
             endpoint_id: endpoint.id.to_string(),
@@ -90,6 +93,7 @@ impl Platform for StorePlatform {
             flow,
             hours: hours.into_iter().map(|h| (h.id.to_string(), h)).collect::<BTreeMap<_, _>>(),
             max_concurrent_calls: self.max_calls_per_tenant,
+            unavailable: (!serves).then(|| "Service suspended".to_owned()),
         }))
     }
 

@@ -92,6 +92,7 @@ pub fn route(flow: Option<serde_json::Value>, queue: Option<&str>, max_calls: u3
         }),
         hours: BTreeMap::new(),
         max_concurrent_calls: max_calls,
+        unavailable: None,
     }
 }
 
