@@ -164,6 +164,8 @@ pub(crate) async fn run(setup: CallSetup) {
     let mut rtcp_buf = vec![0u8; 1500];
     while !matches!(call.phase, Phase::Done) {
         tokio::select! {
+            // Signalling first: after a BYE not one more frame goes out.
+            biased;
             input = inbox.recv() => match input {
                 None | Some(CallInput::Gone) => {
                     call.caller_gone().instrument_in(&span).await;

@@ -95,9 +95,9 @@ async fn callers_hear_the_menu_and_hold_music_and_keys_from_elsewhere_are_ignore
 
     assert_eq!(phone.bye().await, 200);
     eventually("abandoned", || platform.recorded(|r| r.abandoned.len() == 1)).await;
-    // After the BYE the edge stops sending.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let (_, after) = phone.listen(300).await;
+    // After the BYE the edge stops sending (what was already in flight is drained first).
+    let _ = phone.listen(300).await;
+    let (_, after) = phone.listen(400).await;
     assert_eq!(after, 0, "media after BYE");
 }
 
@@ -137,7 +137,7 @@ async fn hold_by_reinvite_stops_our_audio_and_resume_brings_it_back() {
     let held = phone.reinvite("sendonly").await;
     assert_eq!(status(&held), 200, "{held}");
     assert!(held.contains("a=recvonly"), "held: we only receive\n{held}");
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = phone.listen(300).await; // in flight before the re-INVITE was answered
     let (_, packets) = phone.listen(500).await;
     assert_eq!(packets, 0, "no audio to a phone that holds us");
 
