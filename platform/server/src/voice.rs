@@ -170,7 +170,8 @@ impl Platform for StorePlatform {
         contact.attributes.insert("subject".into(), format!("Voicemail from {}", call.caller));
         contact.attributes.insert("duration_ms".into(), voicemail.duration_ms.to_string());
         contact.thread_key = Some(thread);
-        self.state.routing.enqueue(tenant, &contact).await.map_err(|e| PlatformError(format!("{e:?}")))?;
+        // Stored, then the recording attached, then offered: no agent sees it without its audio.
+        self.state.routing.store_new(tenant, &contact).await.map_err(|e| PlatformError(format!("{e:?}")))?;
         let mut message = ChannelMessage::text(
             uuid::Uuid::now_v7().to_string(),
             Some(contact.id),
@@ -186,6 +187,7 @@ impl Platform for StorePlatform {
         crate::conversation::append(&self.state, tenant, &contact, &message)
             .await
             .map_err(|e| PlatformError(format!("{e:?}")))?;
+        self.state.routing.announce(tenant, &contact).await;
         tracing::info!(%tenant, contact = %contact.id, duration_ms = voicemail.duration_ms, "voicemail kept");
         Ok(contact.id.to_string())
     }

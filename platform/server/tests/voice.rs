@@ -159,8 +159,17 @@ async fn calls_to_a_tenant_number_run_its_flow_and_land_in_its_queue() {
         assert_eq!(vm["attributes"]["kind"], "voicemail");
         assert_eq!(vm["attributes"]["choice"], "2");
         let id = vm["id"].as_str().expect("id");
-        let (status, messages) = app.call("GET", &format!("/api/v1/contacts/{id}/messages"), t, None).await;
-        assert_eq!(status, 200, "{messages}");
+        // The contact is stored a moment before its recording is attached (it is offered after).
+        let mut messages = Value::Null;
+        for _ in 0..50 {
+            let (status, m) = app.call("GET", &format!("/api/v1/contacts/{id}/messages"), t, None).await;
+            assert_eq!(status, 200, "{m}");
+            messages = m;
+            if messages["items"].as_array().is_some_and(|i| !i.is_empty()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         let attachment = &messages["items"][0]["attachments"][0];
         assert_eq!(attachment["content_type"], "audio/wav", "{messages}");
         let url = format!("/api/v1/contacts/{id}/attachments/{}", attachment["id"].as_str().expect("aid"));

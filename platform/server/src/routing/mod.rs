@@ -144,6 +144,15 @@ impl Routing {
     /// Takes a new contact into routing: stored first (so it is never lost), then announced on
     /// the tenant's routing intake, which the shard consumes.
     pub async fn enqueue(&self, tenant: TenantId, contact: &Contact) -> Result<(), crate::error::ApiError> {
+        self.store_new(tenant, contact).await?;
+        self.announce(tenant, contact).await;
+        Ok(())
+    }
+
+    /// Stores a new contact without offering it yet: for contacts whose content must be in place
+    /// before an agent sees them (a voicemail's recording). [`Routing::announce`] then routes it;
+    /// if that never happens the shard still finds it on its next rebuild.
+    pub async fn store_new(&self, tenant: TenantId, contact: &Contact) -> Result<(), crate::error::ApiError> {
         let first = switchboard_domain::ContactEvent {
             seq: 0,
             at: contact.enqueued_at,
@@ -151,6 +160,11 @@ impl Routing {
             data: serde_json::json!({"queue_id": contact.queue_id}),
         };
         self.store.create_contact(tenant, contact, &first).await?;
+        Ok(())
+    }
+
+    /// Announces a stored contact on the tenant's routing intake.
+    pub async fn announce(&self, tenant: TenantId, contact: &Contact) {
         let body = serde_json::json!({"op": "enqueue", "contact_id": contact.id});
         let mut message = Message::new(format!("{}.routing.enqueue", tenant_topic(tenant)), body.to_string());
         // The contact id is the message id: a retried publish is the same message.
@@ -160,7 +174,6 @@ impl Routing {
             // Stored but not announced: the shard picks it up on its next rebuild.
             tracing::warn!(%tenant, contact = %contact.id, error = %e, "contact stored but not announced");
         }
-        Ok(())
     }
 
     /// Queue statistics.
