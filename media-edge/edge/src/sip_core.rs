@@ -9,7 +9,7 @@ use switchboard_media::sdp::{self, LocalMedia, Session};
 use switchboard_sip::dialog::Dialog;
 use switchboard_sip::digest::{Algorithm, Authenticator, DigestError};
 use switchboard_sip::guard::{FloodGuard, Verdict, is_scanner};
-use switchboard_sip::message::{Raw, Reply, StartLine, request, uri_user};
+use switchboard_sip::message::{Raw, Reply, StartLine, header_uri, request, uri_user};
 use switchboard_sip::transaction::{Incoming, Output, ResponseFor, Transactions, TxId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
@@ -712,14 +712,6 @@ impl Core {
                 }
             }
         }
-    }
-}
-
-/// The URI of a From/To/Contact value (inside `<>` when there is a display name).
-fn header_uri(value: &str) -> &str {
-    match (value.find('<'), value.find('>')) {
-        (Some(a), Some(b)) if a < b => &value[a + 1..b],
-        _ => value.split(';').next().unwrap_or(value).trim(),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::message::{Raw, StartLine};
+use crate::message::{Raw, StartLine, header_uri};
 
 /// One dialog, from our side.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,14 +28,6 @@ pub struct Dialog {
     pub remote_seq: u32,
 }
 
-fn uri_of(header: &str) -> String {
-    let h = header.trim();
-    match (h.find('<'), h.find('>')) {
-        (Some(a), Some(b)) if a < b => h[a + 1..b].to_owned(),
-        _ => h.split(';').next().unwrap_or(h).trim().to_owned(),
-    }
-}
-
 fn with_tag(header: &str, tag: &str) -> String {
     let mut v = header.to_owned();
     let _ = write!(v, ";tag={tag}");
@@ -55,7 +47,7 @@ impl Dialog {
             remote_tag,
             local: with_tag(invite.one("To").ok()?, local_tag),
             remote: invite.one("From").ok()?.to_owned(),
-            remote_target: uri_of(contact),
+            remote_target: header_uri(contact).to_owned(),
             route_set: invite.all("Record-Route").flat_map(crate::message::split_commas).map(str::to_owned).collect(),
             local_seq: 0,
             remote_seq: seq,
@@ -72,7 +64,7 @@ impl Dialog {
             remote_tag: response.tag("To")?.to_owned(),
             local: invite.one("From").ok()?.to_owned(),
             remote: response.one("To").ok()?.to_owned(),
-            remote_target: uri_of(contact),
+            remote_target: header_uri(contact).to_owned(),
             route_set: {
                 let mut r: Vec<String> =
                     response.all("Record-Route").flat_map(crate::message::split_commas).map(str::to_owned).collect();

@@ -377,6 +377,16 @@ pub fn param<'v>(v: &'v str, name: &str) -> Option<&'v str> {
     })
 }
 
+/// The URI of a From, To or Contact value: inside `<>` when there is a display name, else up to
+/// the first parameter.
+pub fn header_uri(value: &str) -> &str {
+    let v = value.trim();
+    match (v.find('<'), v.find('>')) {
+        (Some(a), Some(b)) if a < b => &v[a + 1..b],
+        _ => v.split(';').next().unwrap_or(v).trim(),
+    }
+}
+
 /// The user part of a SIP URI (`sip:+15550100@host` → `+15550100`), as a number to look up.
 pub fn uri_user(uri: &str) -> Option<&str> {
     let uri = uri.trim().trim_start_matches('<');

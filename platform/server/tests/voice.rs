@@ -24,6 +24,25 @@ fn free_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).map(|a| a.port()).expect("port")
 }
 
+/// A media port for sipp: sipp binds the port and the three after it (RTCP, and video's pair),
+/// so all four must be free; an even port from the ephemeral range, away from the edge's RTP
+/// ranges of the tests (below 32768).
+fn free_media_port() -> u16 {
+    loop {
+        let Ok(first) = std::net::UdpSocket::bind("127.0.0.1:0") else { continue };
+        let Ok(addr) = first.local_addr() else { continue };
+        let port = addr.port() & !1;
+        if !(32_768..=65_530).contains(&port) {
+            continue;
+        }
+        drop(first);
+        let held: Vec<_> = (port..port + 4).filter_map(|p| std::net::UdpSocket::bind(("127.0.0.1", p)).ok()).collect();
+        if held.len() == 4 {
+            return port;
+        }
+    }
+}
+
 /// Starts sipp with a scenario of the edge's test suite against `edge`, calling `number`.
 fn sipp(edge: std::net::SocketAddr, scenario: &str, number: &str) -> tokio::process::Child {
     let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../media-edge/edge/tests/sipp").join(scenario);
@@ -32,7 +51,16 @@ fn sipp(edge: std::net::SocketAddr, scenario: &str, number: &str) -> tokio::proc
     tokio::process::Command::new("sipp")
         .current_dir(&dir)
         .args(["-sf", file.to_str().expect("path"), "-s", number, "-m", "1", "-l", "1", "-t", "u1"])
-        .args(["-i", "127.0.0.1", "-p", &free_port().to_string(), "-mi", "127.0.0.1", "-mp", &free_port().to_string()])
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_port().to_string(),
+            "-mi",
+            "127.0.0.1",
+            "-mp",
+            &free_media_port().to_string(),
+        ])
         .args(["-timeout", "30s", "-timeout_error", "-nostdin"])
         .arg(edge.to_string())
         .stdout(std::process::Stdio::piped())
@@ -128,7 +156,8 @@ async fn calls_to_a_tenant_number_run_its_flow_and_land_in_its_queue() {
             sip_addr: Some("127.0.0.1:0".parse().expect("addr")),
             ..Default::default()
         };
-        let base = 40_000 + (std::process::id() % 200) as u16 * 20;
+        // Below the ephemeral ports sipp and test sockets get.
+        let base = 12_000 + (std::process::id() % 400) as u16 * 20;
         (config.rtp_port_min, config.rtp_port_max) = (base, base + 19);
         let edge = switchboard_server::voice::start(&app.state, &config).await.expect("edge").expect("enabled");
 

@@ -100,8 +100,9 @@ pub async fn edge_with(numbers: HashMap<String, NumberRoute>, slow: Vec<String>)
     let platform = Arc::new(Memory { numbers, slow, recorded: Mutex::default() });
     let mut config = EdgeConfig::new("127.0.0.1:0".parse().expect("addr"), "switchboard");
     config.announce_every = Duration::from_secs(2);
-    // Each test binary picks its own part of the range so parallel runs do not collide.
-    let base = 30_000 + (std::process::id() % 500) as u16 * 40;
+    // Each test binary picks its own part of 20000-31999 (below the ephemeral ports sipp and the
+    // test sockets get) so parallel runs do not collide.
+    let base = 20_000 + (std::process::id() % 300) as u16 * 40;
     config.rtp_ports = (base, base + 39);
     let edge = switchboard_edge::start(config, platform.clone()).await.expect("edge starts");
     (edge, platform)
@@ -438,4 +439,23 @@ pub fn received(log: &str, status: &str) -> usize {
                 .is_some_and(|l| l.trim().starts_with(&format!("SIP/2.0 {status}")))
         })
         .count()
+}
+
+/// A media port for sipp: sipp binds the port and the three after it (RTCP, and video's pair),
+/// so all four must be free; an even port from the ephemeral range, away from the edge's RTP
+/// ranges of the tests (below 32768).
+pub fn free_media_port() -> u16 {
+    loop {
+        let Ok(first) = std::net::UdpSocket::bind("127.0.0.1:0") else { continue };
+        let Ok(addr) = first.local_addr() else { continue };
+        let port = addr.port() & !1;
+        if !(32_768..=65_530).contains(&port) {
+            continue;
+        }
+        drop(first);
+        let held: Vec<_> = (port..port + 4).filter_map(|p| std::net::UdpSocket::bind(("127.0.0.1", p)).ok()).collect();
+        if held.len() == 4 {
+            return port;
+        }
+    }
 }
