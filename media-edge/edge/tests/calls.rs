@@ -40,7 +40,7 @@ async fn a_carrier_presses_one_by_rfc4733_waits_and_hangs_up() {
         ("+14155550122".to_owned(), route(Some(goodbye_flow()), None, 10)),
     ]);
     let (edge, platform) = edge_with(numbers, vec![]).await;
-    let media_port = free_media_port().to_string();
+    let media_port = switchboard_testkit::free_media_port().to_string();
     let r = sipp(edge.udp, "call_ivr.xml", "+14155550111", "u1", &["-mi", "127.0.0.1", "-mp", &media_port]).await;
     assert!(r.ok, "the call runs to its end:\n{}", r.log);
     assert!(r.log.contains("m=audio"), "the 200 carries our SDP answer:\n{}", r.log);
@@ -56,7 +56,7 @@ async fn a_carrier_presses_one_by_rfc4733_waits_and_hangs_up() {
     .await;
 
     // A flow that ends the call: the edge sends the BYE after its goodbye (PCMA offered).
-    let media_port = free_media_port().to_string();
+    let media_port = switchboard_testkit::free_media_port().to_string();
     let r =
         sipp(edge.udp, "call_edge_hangs_up.xml", "+14155550122", "u1", &["-mi", "127.0.0.1", "-mp", &media_port]).await;
     assert!(r.ok, "the edge hung up:\n{}", r.log);

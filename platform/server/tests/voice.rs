@@ -24,25 +24,6 @@ fn free_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).map(|a| a.port()).expect("port")
 }
 
-/// A media port for sipp: sipp binds the port and the three after it (RTCP, and video's pair),
-/// so all four must be free; an even port from the ephemeral range, away from the edge's RTP
-/// ranges of the tests (below 32768).
-fn free_media_port() -> u16 {
-    loop {
-        let Ok(first) = std::net::UdpSocket::bind("127.0.0.1:0") else { continue };
-        let Ok(addr) = first.local_addr() else { continue };
-        let port = addr.port() & !1;
-        if !(32_768..=65_530).contains(&port) {
-            continue;
-        }
-        drop(first);
-        let held: Vec<_> = (port..port + 4).filter_map(|p| std::net::UdpSocket::bind(("127.0.0.1", p)).ok()).collect();
-        if held.len() == 4 {
-            return port;
-        }
-    }
-}
-
 /// Starts sipp with a scenario of the edge's test suite against `edge`, calling `number`.
 fn sipp(edge: std::net::SocketAddr, scenario: &str, number: &str) -> tokio::process::Child {
     let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../media-edge/edge/tests/sipp").join(scenario);
@@ -59,7 +40,7 @@ fn sipp(edge: std::net::SocketAddr, scenario: &str, number: &str) -> tokio::proc
             "-mi",
             "127.0.0.1",
             "-mp",
-            &free_media_port().to_string(),
+            &switchboard_testkit::free_media_port().to_string(),
         ])
         .args(["-timeout", "30s", "-timeout_error", "-nostdin"])
         .arg(edge.to_string())

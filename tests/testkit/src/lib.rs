@@ -133,3 +133,22 @@ where
         db.cleanup().await;
     }
 }
+
+/// A media port for sipp: sipp binds the port and the three after it (RTCP, and video's pair),
+/// so all four must be free; an even port from the ephemeral range, away from the edge's RTP
+/// ranges of the tests (below 32768).
+pub fn free_media_port() -> u16 {
+    loop {
+        let Ok(first) = std::net::UdpSocket::bind("127.0.0.1:0") else { continue };
+        let Ok(addr) = first.local_addr() else { continue };
+        let port = addr.port() & !1;
+        if !(32_768..=65_530).contains(&port) {
+            continue;
+        }
+        drop(first);
+        let held: Vec<_> = (port..port + 4).filter_map(|p| std::net::UdpSocket::bind(("127.0.0.1", p)).ok()).collect();
+        if held.len() == 4 {
+            return port;
+        }
+    }
+}
