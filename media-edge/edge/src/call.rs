@@ -1,36 +1,55 @@
-//! One inbound call's media and logic, in its own task: RTP in and out on the call's port pair,
-//! DTMF, the IVR interpreter, the queue (hold music and position announcements), voicemail.
-//! It talks to the SIP core only through messages: the core tells it what the caller did in
-//! signalling (BYE, re-INVITE, INFO), it asks the core to hang up or transfer.
+//! One inbound call's media and logic, in its own task: the caller's leg (RTP in and out, DTMF),
+//! the IVR interpreter, the queue (hold music and position announcements), voicemail, and once an
+//! agent takes the contact, the agent's phone leg bridged to the caller (transcoding G.711 both
+//! ways on one 20 ms clock), hold, transfer and the stereo recording.
+//! It talks to the SIP core only through messages: the core tells it what either leg did in
+//! signalling (BYE, re-INVITE, INFO, the agent's phone answering), it asks the core to hang up,
+//! transfer or release the agent's phone.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use switchboard_ivr::{Action, Ivr, Outcome};
+use switchboard_media::FRAME_SAMPLES;
 use switchboard_media::audio::Player;
-use switchboard_media::dtmf::DtmfReceiver;
-use switchboard_media::jitter::{Frame, JitterBuffer};
-use switchboard_media::rtp::{RtpPacket, RtpSender};
+use switchboard_media::jitter::Frame;
+use switchboard_media::recording::StereoRecorder;
 use switchboard_media::sdp::Negotiated;
-use switchboard_media::{FRAME_MS, FRAME_SAMPLES, rtcp};
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
-use crate::platform::{CallIntake, NumberRoute, Platform, Voicemail};
+use crate::media_leg::MediaLeg;
+use crate::platform::{CallEvent, CallIntake, CallState, NumberRoute, Platform, Recording, Voicemail};
 use crate::prompts::Prompts;
 use crate::sip_core::Event;
+use crate::{CallCommand, CommandError};
 
 /// What the SIP core tells a call.
 #[derive(Debug)]
 pub(crate) enum CallInput {
     /// The caller hung up (BYE answered), or the call must stop (no ACK, shutdown).
     Gone,
-    /// A re-INVITE changed the media (hold, resume, new address or codec).
+    /// A re-INVITE changed the caller's media (hold, resume, new address or codec).
     Renegotiated(Negotiated),
     /// A key by SIP INFO.
     Key(char),
+    /// A command from the platform (not `Connect`: the core dials and reports below).
+    Command(CallCommand, oneshot::Sender<Result<(), CommandError>>),
+    /// The core is ringing the agent's phone for this contact.
+    Connecting { contact_id: String, agent_id: String, record: bool },
+    /// The agent's phone rings.
+    AgentRinging,
+    /// The agent's phone answered: its media.
+    AgentAnswered { rtp: UdpSocket, rtcp: UdpSocket, negotiated: Negotiated, signalling_ip: IpAddr },
+    /// The agent's phone could not be reached.
+    AgentFailed(String),
+    /// The agent's phone hung up.
+    AgentGone,
+    /// A re-INVITE from the agent's phone changed its media.
+    AgentRenegotiated(Negotiated),
 }
 
 /// Everything a call starts with.
@@ -48,6 +67,7 @@ pub(crate) struct CallSetup {
     pub core: mpsc::Sender<Event>,
     pub inbox: mpsc::Receiver<CallInput>,
     pub announce_every: Duration,
+    pub recordings_dir: PathBuf,
 }
 
 /// Where the call is.
@@ -57,6 +77,10 @@ enum Phase {
     Ivr,
     /// Waiting in a queue as this contact.
     Queued { contact: String, next_announcement: Instant, announcing: bool },
+    /// An agent took the contact; their phone is being called (the caller hears music).
+    Connecting { contact: String, agent_id: String, record: bool },
+    /// Caller and agent talk.
+    Bridged { contact: String, agent_id: String, held: bool },
     /// Beep playing, then recording until `until` (None before the beep ends).
     Voicemail { queue: Option<String>, max: Duration, samples: Vec<i16>, until: Option<Instant> },
     /// Saying goodbye, then hanging up.
@@ -65,11 +89,15 @@ enum Phase {
     Done,
 }
 
-/// How long media may come from an unexpected port of the signalled host before we stop
-/// latching (RFC 7362-style symmetric RTP, once, at call start).
-const LATCH_WINDOW: Duration = Duration::from_secs(10);
 /// How long a platform request may take before the call goes on without it.
 const PLATFORM_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A bridged call's recording, written to disk frame by frame.
+struct CallRecording {
+    recorder: StereoRecorder<std::io::BufWriter<std::fs::File>>,
+    path: PathBuf,
+    contact: String,
+}
 
 struct Call {
     id: String,
@@ -77,35 +105,37 @@ struct Call {
     route: NumberRoute,
     caller: String,
     dialled: String,
-    rtp: UdpSocket,
-    rtcp: UdpSocket,
-    remote: SocketAddr,
-    latched: bool,
-    signalling_ip: IpAddr,
-    negotiated: Negotiated,
+    /// The caller's leg.
+    leg: MediaLeg,
+    /// The agent's phone, once it answered.
+    agent: Option<MediaLeg>,
     platform: Arc<dyn Platform>,
     prompts: Arc<Prompts>,
     core: mpsc::Sender<Event>,
+    /// State changes for the platform, sent in order by one task.
+    reports: mpsc::UnboundedSender<CallEvent>,
     announce_every: Duration,
-    started: Instant,
+    recordings_dir: PathBuf,
+    recording: Option<CallRecording>,
+    recordings_made: u32,
     player: Player,
     playing: bool,
-    sender: RtpSender,
-    jitter: JitterBuffer,
-    dtmf: DtmfReceiver,
     ivr: Option<Ivr>,
     ivr_timer: Option<i64>,
     phase: Phase,
     attributes: BTreeMap<String, String>,
-    packets_refused: u64,
-    last_rtcp: Instant,
-    /// Reused per frame: the encoded payload and the packet.
-    payload: Vec<u8>,
-    out: Vec<u8>,
 }
 
 fn wall_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A socket's next datagram, or never when there is no socket.
+async fn receive(socket: Option<&UdpSocket>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+    match socket {
+        Some(s) => s.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Runs a call to its end.
@@ -124,44 +154,49 @@ pub(crate) async fn run(setup: CallSetup) {
         core,
         mut inbox,
         announce_every,
+        recordings_dir,
     } = setup;
     let span = tracing::info_span!("call", tenant = %route.tenant_id, call = %call_id);
+    let (reports, mut queue) = mpsc::unbounded_channel::<CallEvent>();
+    let reporter = platform.clone();
+    tokio::spawn(async move {
+        while let Some(event) = queue.recv().await {
+            let state = event.state.as_str();
+            if let Err(e) = reporter.call_event(event).await {
+                tracing::warn!(error = %e, state, "call event not delivered");
+            }
+        }
+    });
     let mut call = Call {
         id: call_id,
         tenant: route.tenant_id.clone(),
         caller,
         dialled,
-        rtp,
-        rtcp,
-        remote: negotiated.remote,
-        latched: false,
-        signalling_ip,
-        negotiated,
+        leg: MediaLeg::new(rtp, rtcp, negotiated, signalling_ip),
+        agent: None,
         platform,
         prompts,
         core,
+        reports,
         announce_every,
-        started: Instant::now(),
+        recordings_dir,
+        recording: None,
+        recordings_made: 0,
         player: Player::new(),
         playing: false,
-        sender: RtpSender::new(rand::random(), rand::random(), rand::random()),
-        jitter: JitterBuffer::new(negotiated.codec, 3),
-        dtmf: DtmfReceiver::new(),
         ivr: None,
         ivr_timer: None,
         phase: Phase::Ivr,
         attributes: BTreeMap::new(),
-        packets_refused: 0,
-        last_rtcp: Instant::now(),
-        payload: Vec::with_capacity(FRAME_SAMPLES),
-        out: Vec::with_capacity(200),
         route,
     };
     call.start().instrument_in(&span).await;
-    let mut ticker = tokio::time::interval(Duration::from_millis(FRAME_MS));
+    let mut ticker = tokio::time::interval(Duration::from_millis(switchboard_media::FRAME_MS));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut buf = vec![0u8; 2048];
     let mut rtcp_buf = vec![0u8; 1500];
+    let mut agent_buf = vec![0u8; 2048];
+    let mut agent_rtcp_buf = vec![0u8; 1500];
     while !matches!(call.phase, Phase::Done) {
         tokio::select! {
             // Signalling first: after a BYE not one more frame goes out.
@@ -171,23 +206,36 @@ pub(crate) async fn run(setup: CallSetup) {
                     call.caller_gone().instrument_in(&span).await;
                     break;
                 }
-                Some(CallInput::Key(key)) => call.on_key(key).instrument_in(&span).await,
-                Some(CallInput::Renegotiated(n)) => call.renegotiated(n),
+                Some(input) => call.on_input(input).instrument_in(&span).await,
             },
-            received = call.rtp.recv_from(&mut buf) => {
-                if let Ok((n, from)) = received {
-                    call.on_rtp(&buf[..n], from).instrument_in(&span).await;
+            received = call.leg.rtp.recv_from(&mut buf) => {
+                if let Ok((n, from)) = received
+                    && let Some(key) = call.leg.on_rtp(&buf[..n], from)
+                {
+                    call.on_key(key).instrument_in(&span).await;
                 }
             }
-            received = call.rtcp.recv_from(&mut rtcp_buf) => {
+            received = call.leg.rtcp.recv_from(&mut rtcp_buf) => {
                 if let Ok((n, from)) = received {
-                    call.on_rtcp(&rtcp_buf[..n], from);
+                    call.leg.on_rtcp(&rtcp_buf[..n], from);
+                }
+            }
+            received = receive(call.agent.as_ref().map(|a| &a.rtp), &mut agent_buf) => {
+                if let (Ok((n, from)), Some(agent)) = (received, call.agent.as_mut()) {
+                    // The agent's keys are not for the caller's menu.
+                    let _ = agent.on_rtp(&agent_buf[..n], from);
+                }
+            }
+            received = receive(call.agent.as_ref().map(|a| &a.rtcp), &mut agent_rtcp_buf) => {
+                if let (Ok((n, from)), Some(agent)) = (received, call.agent.as_mut()) {
+                    agent.on_rtcp(&agent_rtcp_buf[..n], from);
                 }
             }
             _ = ticker.tick() => call.on_tick().instrument_in(&span).await,
         }
     }
-    tracing::info!(parent: &span, refused_packets = call.packets_refused, jitter = ?call.jitter.stats(), "call over");
+    call.stop_recording().await;
+    tracing::info!(parent: &span, refused_packets = call.leg.packets_refused, jitter = ?call.leg.jitter.stats(), "call over");
     let _ = call.core.send(Event::CallEnded { call_id: call.id.clone() }).await;
 }
 
@@ -211,6 +259,18 @@ impl Call {
             priority,
             attributes: self.attributes.clone(),
         }
+    }
+
+    /// Tells the platform what happened to the connected contact.
+    fn report(&self, contact: &str, agent_id: Option<&str>, state: CallState) {
+        tracing::info!(%contact, state = state.as_str(), "call state");
+        let _ = self.reports.send(CallEvent {
+            tenant_id: self.tenant.clone(),
+            contact_id: contact.to_owned(),
+            call_id: self.id.clone(),
+            agent_id: agent_id.map(str::to_owned),
+            state,
+        });
     }
 
     async fn start(&mut self) {
@@ -257,6 +317,13 @@ impl Call {
         }
     }
 
+    fn wait_in_queue(&mut self, contact: String) {
+        self.phase =
+            Phase::Queued { contact, next_announcement: Instant::now() + self.announce_every, announcing: false };
+        self.player.play_loop(self.prompts.music.clone());
+        self.playing = false;
+    }
+
     async fn finish(&mut self, outcome: Outcome) {
         self.ivr_timer = None;
         match outcome {
@@ -266,9 +333,11 @@ impl Call {
                 match tokio::time::timeout(PLATFORM_TIMEOUT, self.platform.enqueue(&intake)).await {
                     Ok(Ok(contact)) => {
                         tracing::info!(%contact, "caller queued");
-                        self.phase = Phase::Queued { contact, next_announcement: Instant::now(), announcing: false };
-                        self.player.play_loop(self.prompts.music.clone());
-                        self.playing = false;
+                        self.wait_in_queue(contact);
+                        // The first position announcement comes at once.
+                        if let Phase::Queued { next_announcement, .. } = &mut self.phase {
+                            *next_announcement = Instant::now();
+                        }
                     }
                     failed => {
                         tracing::warn!(error = ?failed.map(|r| r.err()), "enqueue failed");
@@ -289,12 +358,16 @@ impl Call {
             }
             Outcome::Transfer { to } => {
                 tracing::info!(%to, "transferring the caller");
-                let _ = self.core.send(Event::CallRefer { call_id: self.id.clone(), target: to }).await;
-                // The caller's side places the new call and hangs up on us (REFER, RFC 3515);
-                // if it never does, the transferring prompt ends and we hang up.
-                self.leave(&["sys:transferring".to_owned()]).await;
+                self.refer(to).await;
             }
         }
+    }
+
+    /// Sends the caller to a number: the caller's side places the new call and hangs up on us
+    /// (REFER, RFC 3515); if it never does, the transferring prompt ends and we hang up.
+    async fn refer(&mut self, to: String) {
+        let _ = self.core.send(Event::CallRefer { call_id: self.id.clone(), target: to }).await;
+        self.leave(&["sys:transferring".to_owned()]).await;
     }
 
     /// Says something, then hangs up.
@@ -306,6 +379,215 @@ impl Call {
     async fn hang_up(&mut self) {
         self.phase = Phase::Done;
         let _ = self.core.send(Event::CallHangup { call_id: self.id.clone() }).await;
+    }
+
+    async fn on_input(&mut self, input: CallInput) {
+        match input {
+            CallInput::Gone => {}
+            CallInput::Key(key) => self.on_key(key).await,
+            CallInput::Renegotiated(n) => self.leg.renegotiated(n),
+            CallInput::Command(command, reply) => {
+                let result = self.on_command(command).await;
+                let _ = reply.send(result);
+            }
+            CallInput::Connecting { contact_id, agent_id, record } => {
+                // Routing connected the contact we are waiting as; anything else is stale.
+                if let Phase::Queued { contact, .. } = &self.phase
+                    && *contact == contact_id
+                {
+                    self.phase = Phase::Connecting { contact: contact_id, agent_id, record };
+                    self.player.play_loop(self.prompts.music.clone());
+                    self.playing = false;
+                }
+            }
+            CallInput::AgentRinging => {
+                if let Phase::Connecting { contact, agent_id, .. } = &self.phase {
+                    self.report(contact, Some(agent_id), CallState::Ringing);
+                }
+            }
+            CallInput::AgentAnswered { rtp, rtcp, negotiated, signalling_ip } => {
+                let Phase::Connecting { contact, agent_id, record } =
+                    std::mem::replace(&mut self.phase, Phase::Leaving)
+                else {
+                    // Answered after the caller moved on: the core releases the phone.
+                    let _ = self.core.send(Event::ReleaseAgent { call_id: self.id.clone() }).await;
+                    return;
+                };
+                self.player.stop();
+                self.playing = false;
+                self.leg.reset_incoming();
+                self.agent = Some(MediaLeg::new(rtp, rtcp, negotiated, signalling_ip));
+                if record {
+                    self.start_recording(&contact).await;
+                }
+                self.report(&contact, Some(&agent_id), CallState::Bridged);
+                self.phase = Phase::Bridged { contact, agent_id, held: false };
+            }
+            CallInput::AgentFailed(reason) => {
+                if let Phase::Connecting { contact, agent_id, .. } = &self.phase {
+                    let (contact, agent_id) = (contact.clone(), agent_id.clone());
+                    tracing::info!(%agent_id, %reason, "agent's phone not reached");
+                    self.report(&contact, Some(&agent_id), CallState::AgentUnreachable(reason));
+                    // Routing puts the contact back in its queue; the caller keeps waiting.
+                    self.wait_in_queue(contact);
+                }
+            }
+            CallInput::AgentGone => {
+                if let Phase::Bridged { contact, agent_id, .. } = &self.phase {
+                    let (contact, agent_id) = (contact.clone(), agent_id.clone());
+                    self.agent = None;
+                    self.stop_recording().await;
+                    self.report(&contact, Some(&agent_id), CallState::AgentHungUp);
+                    self.hang_up().await;
+                }
+            }
+            CallInput::AgentRenegotiated(n) => {
+                if let Some(agent) = self.agent.as_mut() {
+                    agent.renegotiated(n);
+                }
+            }
+        }
+    }
+
+    async fn on_command(&mut self, command: CallCommand) -> Result<(), CommandError> {
+        const NOT_CONNECTED: CommandError = CommandError::NotNow("the call is not connected to an agent");
+        let (contact, agent_id) = match &self.phase {
+            Phase::Bridged { contact, agent_id, .. } | Phase::Connecting { contact, agent_id, .. } => {
+                (contact.clone(), agent_id.clone())
+            }
+            _ => return Err(NOT_CONNECTED),
+        };
+        match command {
+            CallCommand::Connect { .. } => Err(CommandError::NotNow("an agent is already connected")),
+            CallCommand::Hold => {
+                let Phase::Bridged { held, .. } = &mut self.phase else { return Err(NOT_CONNECTED) };
+                if !*held {
+                    *held = true;
+                    self.player.play_loop(self.prompts.music.clone());
+                    self.report(&contact, Some(&agent_id), CallState::Held);
+                }
+                Ok(())
+            }
+            CallCommand::Resume => {
+                let Phase::Bridged { held, .. } = &mut self.phase else { return Err(NOT_CONNECTED) };
+                if *held {
+                    *held = false;
+                    self.player.stop();
+                    self.report(&contact, Some(&agent_id), CallState::Resumed);
+                }
+                Ok(())
+            }
+            CallCommand::Hangup => {
+                self.release_agent().await;
+                self.hang_up().await;
+                Ok(())
+            }
+            CallCommand::TransferToNumber(number) => {
+                self.release_agent().await;
+                self.report(&contact, Some(&agent_id), CallState::TransferredOut(number.clone()));
+                self.refer(number).await;
+                Ok(())
+            }
+            CallCommand::Requeue => {
+                self.release_agent().await;
+                self.wait_in_queue(contact);
+                Ok(())
+            }
+        }
+    }
+
+    /// Lets the agent's phone go (BYE, or CANCEL while it rings); the recording ends.
+    async fn release_agent(&mut self) {
+        if let Some(mut agent) = self.agent.take() {
+            agent.bye().await;
+        }
+        self.stop_recording().await;
+        let _ = self.core.send(Event::ReleaseAgent { call_id: self.id.clone() }).await;
+    }
+
+    async fn start_recording(&mut self, contact: &str) {
+        self.recordings_made += 1;
+        let safe: String = self.id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).take(64).collect();
+        let path = self.recordings_dir.join(format!("{safe}-{}.wav", self.recordings_made));
+        let opened = std::fs::create_dir_all(&self.recordings_dir)
+            .and_then(|()| std::fs::File::create(&path))
+            .map_err(|e| e.to_string())
+            .and_then(|f| StereoRecorder::new(std::io::BufWriter::new(f)).map_err(|e| e.to_string()));
+        match opened {
+            Ok(recorder) => self.recording = Some(CallRecording { recorder, path, contact: contact.to_owned() }),
+            Err(e) => {
+                tracing::error!(error = %e, path = %path.display(), "recording not started");
+                self.recording_failed(contact, format!("the recording could not be started: {e}"));
+            }
+        }
+    }
+
+    fn recording_failed(&self, contact: &str, reason: String) {
+        let (platform, tenant, contact) = (self.platform.clone(), self.tenant.clone(), contact.to_owned());
+        tokio::spawn(async move {
+            if let Err(e) = platform.recording_failed(&tenant, &contact, &reason).await {
+                tracing::error!(error = %e, "recording failure not reported");
+            }
+        });
+    }
+
+    /// Writes a bridged frame to the recording; a failing disk ends the recording, not the call.
+    fn record(&mut self, caller: Option<&[i16]>, agent: Option<&[i16]>) {
+        let Some(rec) = self.recording.as_mut() else { return };
+        if let Err(e) = rec.recorder.write_frame(caller, agent) {
+            let rec = self.recording.take();
+            if let Some(rec) = rec {
+                tracing::error!(error = %e, "recording stopped");
+                let _ = std::fs::remove_file(&rec.path);
+                self.recording_failed(&rec.contact, format!("the recording could not be written: {e}"));
+            }
+        }
+    }
+
+    /// Finishes the recording file and hands it to the platform (off the media path). The file
+    /// stays on disk until the platform has it, so a failed upload loses nothing.
+    async fn stop_recording(&mut self) {
+        let Some(rec) = self.recording.take() else { return };
+        let CallRecording { recorder, path, contact } = rec;
+        let (platform, tenant, call_id) = (self.platform.clone(), self.tenant.clone(), self.id.clone());
+        tokio::spawn(async move {
+            let summary = match recorder.finish() {
+                Ok(s) => s,
+                Err(e) => {
+                    let reason = format!("the recording could not be finished: {e}");
+                    let _ = platform.recording_failed(&tenant, &contact, &reason).await;
+                    return;
+                }
+            };
+            let wav = match tokio::fs::read(&path).await {
+                Ok(w) => w,
+                Err(e) => {
+                    let reason = format!("the recording could not be read back: {e}");
+                    let _ = platform.recording_failed(&tenant, &contact, &reason).await;
+                    return;
+                }
+            };
+            let frame_ms = switchboard_media::FRAME_MS;
+            let recording = Recording {
+                tenant_id: tenant.clone(),
+                contact_id: contact.clone(),
+                call_id,
+                wav,
+                duration_ms: summary.duration_ms(),
+                caller_sound_ms: summary.caller_frames_with_sound * frame_ms,
+                agent_sound_ms: summary.agent_frames_with_sound * frame_ms,
+            };
+            match platform.recording(recording).await {
+                Ok(()) => {
+                    let _ = tokio::fs::remove_file(&path).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, path = %path.display(), "recording kept on disk: the platform did not take it");
+                    let reason = format!("the recording could not be stored: {e}");
+                    let _ = platform.recording_failed(&tenant, &contact, &reason).await;
+                }
+            }
+        });
     }
 
     async fn on_key(&mut self, key: char) {
@@ -324,85 +606,16 @@ impl Call {
         }
     }
 
-    fn renegotiated(&mut self, n: Negotiated) {
-        if !n.remote.ip().is_unspecified() && n.remote != self.negotiated.remote {
-            // A new address from signalling is the new expected source.
-            self.remote = n.remote;
-            self.latched = false;
-        }
-        if n.codec != self.negotiated.codec {
-            self.jitter.set_codec(n.codec);
-        }
-        tracing::info!(direction = ?n.remote_direction, "media renegotiated");
-        self.negotiated = n;
-    }
-
-    /// RTP is taken only from the signalled peer. Before anything arrived from it, and only in
-    /// the first seconds, a different port on the signalled host (or on the host that signalled)
-    /// may be latched onto, once: NATs rewrite ports. Anything else is dropped.
-    fn admit(&mut self, from: SocketAddr) -> bool {
-        if from == self.remote {
-            self.latched = true;
-            return true;
-        }
-        let same_host = from.ip() == self.remote.ip() || from.ip() == self.signalling_ip;
-        if !self.latched && same_host && self.started.elapsed() < LATCH_WINDOW {
-            tracing::info!(%from, signalled = %self.remote, "RTP latched");
-            self.remote = from;
-            self.latched = true;
-            return true;
-        }
-        self.packets_refused += 1;
-        false
-    }
-
-    async fn on_rtp(&mut self, data: &[u8], from: SocketAddr) {
-        if !self.admit(from) {
-            return;
-        }
-        let Ok(packet) = RtpPacket::parse(data) else { return };
-        if Some(packet.payload_type) == self.negotiated.dtmf_payload_type {
-            if let Some(key) = self.dtmf.on_packet(packet.ssrc, packet.timestamp, packet.payload) {
-                self.on_key(key).await;
-            }
-            return;
-        }
-        if packet.payload_type == self.negotiated.payload_type {
-            let now = self.started.elapsed().as_millis() as u64;
-            self.jitter.push(packet.ssrc, packet.timestamp, packet.payload, now);
-        }
-    }
-
-    fn on_rtcp(&mut self, data: &[u8], from: SocketAddr) {
-        if from.ip() != self.remote.ip() {
-            return;
-        }
-        if let Ok(packets) = rtcp::parse_compound(data) {
-            for p in packets {
-                if let rtcp::RtcpPacket::ReceiverReport { reports, .. } | rtcp::RtcpPacket::SenderReport { reports, .. } =
-                    &p
-                    && let Some(r) = reports.iter().find(|r| r.ssrc == self.sender.ssrc)
-                {
-                    tracing::debug!(lost = r.cumulative_lost, jitter = r.jitter, "peer's report");
-                }
-            }
-        }
-    }
-
     async fn on_tick(&mut self) {
-        // Audio out: the player's frame, or silence, unless the peer holds us.
-        let frame = self.player.next_frame();
-        if self.negotiated.remote_direction.receives() && !self.remote.ip().is_unspecified() {
-            let samples = frame.unwrap_or([0; FRAME_SAMPLES]);
-            self.payload.clear();
-            self.negotiated.codec.encode(&samples, &mut self.payload);
-            self.sender.audio(self.negotiated.payload_type, &self.payload, &mut self.out);
-            let _ = self.rtp.send_to(&self.out, self.remote).await;
-        } else {
-            self.sender.skip(FRAME_SAMPLES as u32);
+        if let Phase::Bridged { held, .. } = self.phase {
+            self.bridge_tick(held).await;
+            return;
         }
-        // Audio in: only voicemail keeps it (for now).
-        let incoming = self.jitter.pop();
+        // Audio out: the player's frame, or silence.
+        let frame = self.player.next_frame();
+        self.leg.send(frame.as_ref()).await;
+        // Audio in: only voicemail keeps it.
+        let incoming = self.leg.jitter.pop();
         let mut voicemail_over = false;
         if let Phase::Voicemail { samples, until: Some(until), .. } = &mut self.phase {
             match incoming {
@@ -433,9 +646,29 @@ impl Call {
             let contact = contact.clone();
             self.announce(&contact).await;
         }
-        if self.last_rtcp.elapsed() >= Duration::from_secs(5) {
-            self.send_rtcp().await;
+    }
+
+    /// One 20 ms step of a bridged call: each side's frame to the other (G.711 transcoded as
+    /// needed), music to a held caller, both sides to the recording.
+    async fn bridge_tick(&mut self, held: bool) {
+        let from_caller = frame_samples(self.leg.jitter.pop());
+        let from_agent = match self.agent.as_mut() {
+            Some(agent) => frame_samples(agent.jitter.pop()),
+            None => None,
+        };
+        if held {
+            let music = self.player.next_frame();
+            self.leg.send(music.as_ref()).await;
+            if let Some(agent) = self.agent.as_mut() {
+                agent.send(None).await;
+            }
+        } else {
+            self.leg.send(from_agent.as_ref()).await;
+            if let Some(agent) = self.agent.as_mut() {
+                agent.send(from_caller.as_ref()).await;
+            }
         }
+        self.record(from_caller.as_ref().map(|s| &s[..]), from_agent.as_ref().map(|s| &s[..]));
     }
 
     async fn playback_done(&mut self) {
@@ -455,11 +688,11 @@ impl Call {
                 if until.is_none() {
                     // The beep ended: record from now.
                     *until = Some(Instant::now() + *max);
-                    self.jitter = JitterBuffer::new(self.negotiated.codec, 3);
+                    self.leg.reset_incoming();
                 }
             }
             Phase::Leaving => self.hang_up().await,
-            Phase::Done => {}
+            Phase::Connecting { .. } | Phase::Bridged { .. } | Phase::Done => {}
         }
     }
 
@@ -486,10 +719,11 @@ impl Call {
             // No longer waiting (being offered) or the platform is slow: just keep the music.
             _ => words.push("sys:please-hold".to_owned()),
         }
+        // The platform may have connected the contact while we asked.
         if let Phase::Queued { announcing, .. } = &mut self.phase {
             *announcing = true;
+            self.play(&words).await;
         }
-        self.play(&words).await;
     }
 
     async fn save_voicemail(&mut self, caller_still_here: bool) {
@@ -523,54 +757,44 @@ impl Call {
     }
 
     async fn caller_gone(&mut self) {
-        match &self.phase {
+        match std::mem::replace(&mut self.phase, Phase::Done) {
             Phase::Queued { contact, .. } => {
-                let contact = contact.clone();
                 tracing::info!(%contact, "caller hung up while waiting");
                 if let Err(e) = self.platform.abandoned(&self.tenant, &contact).await {
                     tracing::warn!(error = %e, "abandonment not recorded");
                 }
             }
-            Phase::Voicemail { .. } => {
+            Phase::Connecting { contact, agent_id, .. } | Phase::Bridged { contact, agent_id, .. } => {
+                // The core releases the agent's phone when the call ends.
+                if let Some(mut agent) = self.agent.take() {
+                    agent.bye().await;
+                }
+                self.stop_recording().await;
+                self.report(&contact, Some(&agent_id), CallState::CallerHungUp);
+            }
+            phase @ Phase::Voicemail { .. } => {
                 // Hanging up is how most callers end a message.
+                self.phase = phase;
                 self.save_voicemail(false).await;
             }
             Phase::Ivr | Phase::Leaving | Phase::Done => {}
         }
         self.phase = Phase::Done;
-        let mut bye = Vec::new();
-        rtcp::write_bye(self.sender.ssrc, "switchboard", &mut bye);
-        let _ = self.rtcp.send_to(&bye, SocketAddr::new(self.remote.ip(), self.remote.port().wrapping_add(1))).await;
-    }
-
-    async fn send_rtcp(&mut self) {
-        self.last_rtcp = Instant::now();
-        if self.remote.ip().is_unspecified() {
-            return;
-        }
-        let ntp = ntp_now();
-        let sent = Some((ntp, self.sender.timestamp(), self.sender.packets, self.sender.octets));
-        let stats = self.jitter.stats();
-        let block = (stats.received > 0).then(|| rtcp::ReportBlock {
-            ssrc: 0,
-            fraction_lost: 0,
-            cumulative_lost: stats.concealed.min(0x7F_FFFF) as i32,
-            highest_sequence: 0,
-            jitter: self.jitter.jitter(),
-            last_sr: 0,
-            delay_since_last_sr: 0,
-        });
-        let mut out = Vec::new();
-        rtcp::write_report(self.sender.ssrc, sent, block, "switchboard", &mut out);
-        let _ = self.rtcp.send_to(&out, SocketAddr::new(self.remote.ip(), self.remote.port().wrapping_add(1))).await;
+        self.leg.bye().await;
     }
 }
 
-fn ntp_now() -> u64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let secs = now.as_secs() + 2_208_988_800;
-    let frac = (u64::from(now.subsec_nanos()) << 32) / 1_000_000_000;
-    (secs << 32) | frac
+/// A jitter-buffer frame as samples to send on (None: nothing heard, send silence).
+fn frame_samples(frame: Frame) -> Option<[i16; FRAME_SAMPLES]> {
+    match frame {
+        Frame::Idle => None,
+        Frame::Audio(s) | Frame::Concealed(s) => {
+            let mut out = [0i16; FRAME_SAMPLES];
+            let n = s.len().min(FRAME_SAMPLES);
+            out[..n].copy_from_slice(&s[..n]);
+            Some(out)
+        }
+    }
 }
 
 fn mono_wav(samples: &[i16]) -> Result<Vec<u8>, hound::Error> {

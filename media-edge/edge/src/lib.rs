@@ -9,6 +9,7 @@
 //! in its own task (`call`) with its own RTP port pair.
 
 mod call;
+mod media_leg;
 mod platform;
 mod ports;
 mod prompts;
@@ -19,7 +20,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use platform::{CallIntake, NumberRoute, Platform, PlatformError, QueuePosition, SipAccount, Voicemail};
+pub use platform::{
+    CallEvent, CallIntake, CallState, NumberRoute, Platform, PlatformError, QueuePosition, Recording, SipAccount,
+    Voicemail,
+};
+pub use switchboard_sip::digest::{Algorithm, ha1};
+use tokio::sync::{mpsc, oneshot};
 
 /// Edge settings.
 #[derive(Debug, Clone)]
@@ -35,6 +41,15 @@ pub struct EdgeConfig {
     pub rtp_ports: (u16, u16),
     /// How often a waiting caller hears their position.
     pub announce_every: Duration,
+    /// How long an agent's phone may ring before the caller goes back to the queue.
+    pub agent_ring_timeout: Duration,
+    /// Where recordings are written while a call lasts (so they survive the call's task).
+    pub recordings_dir: std::path::PathBuf,
+    /// Digest algorithms REGISTER is challenged with, preferred first. MD5 alone by default:
+    /// phones in the field (baresip 1.0 among them) give up when any challenge names an
+    /// algorithm they lack, so offering SHA-256 too is for fleets known to speak it. Answers
+    /// in either algorithm are verified.
+    pub digest_algorithms: Vec<Algorithm>,
 }
 
 impl EdgeConfig {
@@ -49,6 +64,9 @@ impl EdgeConfig {
             realm: realm.to_owned(),
             rtp_ports: (20_000, 29_999),
             announce_every: Duration::from_secs(30),
+            agent_ring_timeout: Duration::from_secs(30),
+            recordings_dir: std::env::temp_dir().join("switchboard-recordings"),
+            digest_algorithms: vec![Algorithm::Md5],
         }
     }
 }
@@ -64,6 +82,74 @@ fn outbound_ip() -> IpAddr {
     probe().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
+/// What the platform asks of a call on this edge (the console's buttons, routing's decisions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallCommand {
+    /// Ring the agent's registered phone and bridge it to the caller.
+    Connect {
+        /// The call's contact.
+        contact_id: String,
+        /// The agent.
+        agent_id: String,
+        /// The agent's SIP user name (as registered).
+        username: String,
+        /// Record the bridged call.
+        record: bool,
+    },
+    /// Put the caller on hold (music; the agent hears silence).
+    Hold,
+    /// Take the caller off hold.
+    Resume,
+    /// End the call (both legs).
+    Hangup,
+    /// Send the caller to this number (REFER) and release the agent's phone.
+    TransferToNumber(String),
+    /// Release the agent's phone; the caller waits in the queue again (transfer to a queue or a
+    /// colleague, done by routing).
+    Requeue,
+}
+
+/// Why a command was not carried out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// No such call on this edge (ended, or on another edge).
+    #[error("no such call on this edge")]
+    NoSuchCall,
+    /// The call is not in a state the command applies to.
+    #[error("{0}")]
+    NotNow(&'static str),
+    /// The edge is shutting down.
+    #[error("edge stopped")]
+    Stopped,
+}
+
+/// Sends commands to the calls of a running edge.
+#[derive(Debug, Clone)]
+pub struct EdgeControl {
+    core: mpsc::Sender<sip_core::Event>,
+}
+
+impl EdgeControl {
+    /// Carries out `command` on the call with this (caller leg) Call-ID.
+    pub async fn command(&self, call_id: &str, command: CallCommand) -> Result<(), CommandError> {
+        let (reply, answer) = oneshot::channel();
+        self.core
+            .send(sip_core::Event::Control { call_id: call_id.to_owned(), command, reply })
+            .await
+            .map_err(|_| CommandError::Stopped)?;
+        answer.await.map_err(|_| CommandError::Stopped)?
+    }
+
+    /// The SIP user names registered on this edge now.
+    pub async fn registered(&self) -> Vec<String> {
+        let (reply, answer) = oneshot::channel();
+        if self.core.send(sip_core::Event::Registered { reply }).await.is_err() {
+            return Vec::new();
+        }
+        answer.await.unwrap_or_default()
+    }
+}
+
 /// A running edge; dropping it stops it.
 #[derive(Debug)]
 pub struct EdgeHandle {
@@ -71,6 +157,8 @@ pub struct EdgeHandle {
     pub udp: SocketAddr,
     /// Bound TCP address.
     pub tcp: SocketAddr,
+    /// Commands to its calls.
+    pub control: EdgeControl,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -84,6 +172,6 @@ impl Drop for EdgeHandle {
 
 /// Binds UDP and TCP and starts the edge.
 pub async fn start(config: EdgeConfig, platform: Arc<dyn Platform>) -> std::io::Result<EdgeHandle> {
-    let (udp, tcp, tasks) = sip_core::start(config, platform).await?;
-    Ok(EdgeHandle { udp, tcp, tasks })
+    let (udp, tcp, core, tasks) = sip_core::start(config, platform).await?;
+    Ok(EdgeHandle { udp, tcp, control: EdgeControl { core }, tasks })
 }

@@ -34,8 +34,12 @@ pub struct SipAccount {
     pub tenant_id: String,
     /// The agent.
     pub user_id: String,
-    /// The digest password.
-    pub password: String,
+    /// The SIP user name (unique across tenants: REGISTER carries nothing else).
+    pub username: String,
+    /// H(username:realm:password) with MD5, for phones that only speak MD5.
+    pub ha1_md5: String,
+    /// The same with SHA-256 (RFC 8760).
+    pub ha1_sha256: String,
 }
 
 /// A call becoming a contact.
@@ -79,6 +83,78 @@ pub struct Voicemail {
     pub duration_ms: u64,
 }
 
+/// What happened to a call once an agent took it: for the console, the contact's history and
+/// routing (an agent whose phone cannot be reached gets the caller back in the queue).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallState {
+    /// The agent's phone is ringing.
+    Ringing,
+    /// Caller and agent are talking.
+    Bridged,
+    /// The caller is on hold (hears music).
+    Held,
+    /// Back from hold.
+    Resumed,
+    /// The agent's phone could not be reached: not registered, busy, declined, no answer.
+    AgentUnreachable(String),
+    /// The agent's phone hung up; the caller was released.
+    AgentHungUp,
+    /// The caller hung up while connected to the agent.
+    CallerHungUp,
+    /// The caller was sent to a number (blind transfer).
+    TransferredOut(String),
+}
+
+impl CallState {
+    /// Stable name for events.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CallState::Ringing => "ringing",
+            CallState::Bridged => "bridged",
+            CallState::Held => "held",
+            CallState::Resumed => "resumed",
+            CallState::AgentUnreachable(_) => "agent_unreachable",
+            CallState::AgentHungUp => "agent_hung_up",
+            CallState::CallerHungUp => "caller_hung_up",
+            CallState::TransferredOut(_) => "transferred_out",
+        }
+    }
+}
+
+/// A call's state change, reported to the platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallEvent {
+    /// The tenant.
+    pub tenant_id: String,
+    /// The contact the call is.
+    pub contact_id: String,
+    /// The SIP Call-ID of the caller's leg.
+    pub call_id: String,
+    /// The agent the contact is connected to.
+    pub agent_id: Option<String>,
+    /// What happened.
+    pub state: CallState,
+}
+
+/// A finished call recording (stereo 8 kHz WAV, caller left, agent right).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recording {
+    /// The tenant.
+    pub tenant_id: String,
+    /// The contact.
+    pub contact_id: String,
+    /// The caller leg's Call-ID.
+    pub call_id: String,
+    /// The file.
+    pub wav: Vec<u8>,
+    /// Its length.
+    pub duration_ms: u64,
+    /// How long the caller's channel had sound.
+    pub caller_sound_ms: u64,
+    /// How long the agent's channel had sound.
+    pub agent_sound_ms: u64,
+}
+
 /// The platform could not answer (unreachable, or its store failed).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("platform unavailable: {0}")]
@@ -101,4 +177,10 @@ pub trait Platform: Send + Sync + 'static {
     async fn abandoned(&self, tenant_id: &str, contact_id: &str) -> Result<(), PlatformError>;
     /// A voicemail to keep as a contact; returns the contact id.
     async fn voicemail(&self, voicemail: Voicemail) -> Result<String, PlatformError>;
+    /// A connected call changed state.
+    async fn call_event(&self, event: CallEvent) -> Result<(), PlatformError>;
+    /// A call's recording, to store with its contact.
+    async fn recording(&self, recording: Recording) -> Result<(), PlatformError>;
+    /// A call's recording could not be made or kept.
+    async fn recording_failed(&self, tenant_id: &str, contact_id: &str, reason: &str) -> Result<(), PlatformError>;
 }

@@ -143,6 +143,15 @@ mod tests {
         async fn voicemail(&self, _: crate::Voicemail) -> Result<String, crate::PlatformError> {
             Ok(String::new())
         }
+        async fn call_event(&self, _: crate::CallEvent) -> Result<(), crate::PlatformError> {
+            Ok(())
+        }
+        async fn recording(&self, _: crate::Recording) -> Result<(), crate::PlatformError> {
+            Ok(())
+        }
+        async fn recording_failed(&self, _: &str, _: &str, _: &str) -> Result<(), crate::PlatformError> {
+            Ok(())
+        }
     }
 
     #[tokio::test]

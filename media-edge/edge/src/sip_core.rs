@@ -5,22 +5,24 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use switchboard_media::sdp::Direction;
 use switchboard_media::sdp::{self, LocalMedia, Session};
 use switchboard_sip::dialog::Dialog;
 use switchboard_sip::digest::{Algorithm, Authenticator, DigestError};
 use switchboard_sip::guard::{FloodGuard, Verdict, is_scanner};
 use switchboard_sip::message::{Raw, Reply, StartLine, header_uri, request, uri_user};
+use switchboard_sip::transaction::cancel_for;
 use switchboard_sip::transaction::{Incoming, Output, ResponseFor, Transactions, TxId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::EdgeConfig;
 use crate::call::{self, CallInput, CallSetup};
 use crate::platform::{NumberRoute, Platform, PlatformError, SipAccount};
 use crate::ports::MediaPorts;
 use crate::prompts::Prompts;
+use crate::{CallCommand, CommandError, EdgeConfig};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Peer {
@@ -80,12 +82,29 @@ pub(crate) enum Event {
     CallEnded {
         call_id: String,
     },
+    /// A command from the platform for the call with this Call-ID.
+    Control {
+        call_id: String,
+        command: CallCommand,
+        reply: oneshot::Sender<Result<(), CommandError>>,
+    },
+    /// Which SIP users are registered here.
+    Registered {
+        reply: oneshot::Sender<Vec<String>>,
+    },
+    /// A call lets its agent's phone go (BYE, or CANCEL while ringing).
+    ReleaseAgent {
+        call_id: String,
+    },
+    /// An agent's phone rang too long.
+    RingTimeout {
+        leg: String,
+    },
 }
 
-pub(crate) async fn start(
-    config: EdgeConfig,
-    platform: Arc<dyn Platform>,
-) -> std::io::Result<(SocketAddr, SocketAddr, Vec<tokio::task::JoinHandle<()>>)> {
+type Started = (SocketAddr, SocketAddr, mpsc::Sender<Event>, Vec<tokio::task::JoinHandle<()>>);
+
+pub(crate) async fn start(config: EdgeConfig, platform: Arc<dyn Platform>) -> std::io::Result<Started> {
     // Same port for both transports: bind TCP first (port 0 picks), then UDP on that port.
     let tcp = TcpListener::bind(config.sip_addr).await?;
     let tcp_addr = tcp.local_addr()?;
@@ -113,10 +132,10 @@ pub(crate) async fn start(
     let tx_events = events.clone();
     tasks.push(tokio::spawn(accept_tcp(tcp, tx_events)));
 
-    let core = Core::new(config, platform, udp, events, udp_addr.port());
+    let core = Core::new(config, platform, udp, events.clone(), udp_addr.port());
     tasks.push(tokio::spawn(core.run(inbox)));
     tracing::info!(udp = %udp_addr, tcp = %tcp_addr, "SIP edge listening");
-    Ok((udp_addr, tcp_addr, tasks))
+    Ok((udp_addr, tcp_addr, events, tasks))
 }
 
 async fn accept_tcp(listener: TcpListener, events: mpsc::Sender<Event>) {
@@ -179,9 +198,20 @@ struct Pending {
     peer: Peer,
 }
 
-/// A call the core knows: its dialog and the way to its task.
+/// Which side of a call a dialog is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Side {
+    /// The caller's leg (the call's own Call-ID); its agent's leg once one answered.
+    Caller { agent_leg: Option<String> },
+    /// An agent's phone, bridged to the caller of this call.
+    Agent { call: String },
+}
+
+/// A dialog the core knows: the caller's, or an agent's phone answered; and the way to the
+/// call's task.
 #[derive(Debug)]
 struct CallEntry {
+    side: Side,
     tenant: String,
     dialog: Dialog,
     peer: Peer,
@@ -207,7 +237,43 @@ struct Core {
     tenant_calls: HashMap<String, u32>,
     ports: MediaPorts,
     prompts: Arc<Prompts>,
+    /// Registered phones by SIP user name (the location service).
+    bindings: HashMap<String, Binding>,
+    /// Agents' phones being called, by the leg's Call-ID.
+    ringing: HashMap<String, Ringing>,
 }
+
+/// Where a registered phone is reached.
+#[derive(Debug, Clone)]
+struct Binding {
+    /// Its Contact URI (the request URI of INVITEs to it).
+    contact: String,
+    /// Where its REGISTER came from: requests go there (it is the path through the phone's NAT).
+    peer: Peer,
+    /// When the registration lapses (core milliseconds).
+    expires_at: u64,
+}
+
+/// An INVITE to an agent's phone, not answered yet.
+#[derive(Debug)]
+struct Ringing {
+    /// The caller's call.
+    call: String,
+    tx: TxId,
+    invite: Vec<u8>,
+    peer: Peer,
+    local: LocalMedia,
+    sockets: Option<(std::net::UdpSocket, std::net::UdpSocket)>,
+    /// Told the call it rings.
+    rang: bool,
+    /// CANCEL sent: a 2xx that crosses it is acknowledged and hung up.
+    cancelled: bool,
+}
+
+/// Registration lifetimes we grant (seconds): phones asking for less or more get the bound.
+const MIN_EXPIRES: u64 = 60;
+const MAX_EXPIRES: u64 = 3600;
+const DEFAULT_EXPIRES: u64 = 300;
 
 fn tag() -> String {
     format!("{:016x}", rand::random::<u64>())
@@ -244,6 +310,8 @@ impl Core {
             tenant_calls: HashMap::new(),
             ports,
             prompts,
+            bindings: HashMap::new(),
+            ringing: HashMap::new(),
         }
     }
 
@@ -277,6 +345,7 @@ impl Core {
                     let now = self.now();
                     self.guard.sweep(now);
                     self.auth.sweep(now);
+                    self.bindings.retain(|_, b| b.expires_at > now);
                 }
             }
             self.flush().await;
@@ -306,7 +375,10 @@ impl Core {
                     }
                     self.send_bye(&call_id);
                 }
-                Output::ClientTimeout(tx) => tracing::debug!(?tx, "client transaction timed out"),
+                Output::ClientTimeout(tx) => {
+                    tracing::debug!(?tx, "client transaction timed out");
+                    self.leg_failed(tx, "the phone did not answer the request");
+                }
             }
         }
     }
@@ -325,6 +397,7 @@ impl Core {
             Event::CallHangup { call_id } => self.send_bye(&call_id),
             Event::CallRefer { call_id, target } => self.send_refer(&call_id, &target),
             Event::CallEnded { call_id } => {
+                self.release_agent(&call_id);
                 let ending = self.calls.get(&call_id).is_some_and(|c| c.ending);
                 if !ending {
                     self.send_bye(&call_id);
@@ -335,7 +408,272 @@ impl Core {
                     *n = n.saturating_sub(1);
                 }
             }
+            Event::Control { call_id, command, reply } => self.on_control(call_id, command, reply),
+            Event::Registered { reply } => {
+                let now = self.now();
+                let mut users: Vec<String> =
+                    self.bindings.iter().filter(|(_, b)| b.expires_at > now).map(|(u, _)| u.clone()).collect();
+                users.sort();
+                let _ = reply.send(users);
+            }
+            Event::ReleaseAgent { call_id } => self.release_agent(&call_id),
+            Event::RingTimeout { leg } => {
+                if self.ringing.get(&leg).is_some_and(|r| !r.cancelled) {
+                    self.cancel_leg(&leg, "no answer");
+                }
+            }
         }
+    }
+
+    /// A platform command: `Connect` dials here; the rest are the call's to carry out.
+    fn on_control(&mut self, call_id: String, command: CallCommand, reply: oneshot::Sender<Result<(), CommandError>>) {
+        let Some(entry) = self.calls.get(&call_id).filter(|e| matches!(e.side, Side::Caller { .. }) && !e.ending)
+        else {
+            let _ = reply.send(Err(CommandError::NoSuchCall));
+            return;
+        };
+        let input = entry.input.clone();
+        match command {
+            CallCommand::Connect { contact_id, agent_id, username, record } => {
+                let busy = matches!(entry.side, Side::Caller { agent_leg: Some(_) })
+                    || self.ringing.values().any(|r| r.call == call_id);
+                if busy {
+                    let _ = reply.send(Err(CommandError::NotNow("an agent's phone is already connected")));
+                    return;
+                }
+                let _ = input.try_send(CallInput::Connecting { contact_id, agent_id, record });
+                // Whether the phone is reached is reported through the call, like any outcome.
+                if let Err(reason) = self.dial_agent(&call_id, &username) {
+                    let _ = input.try_send(CallInput::AgentFailed(reason));
+                }
+                let _ = reply.send(Ok(()));
+            }
+            other => {
+                if let Err(
+                    mpsc::error::TrySendError::Full(CallInput::Command(_, reply))
+                    | mpsc::error::TrySendError::Closed(CallInput::Command(_, reply)),
+                ) = input.try_send(CallInput::Command(other, reply))
+                {
+                    let _ = reply.send(Err(CommandError::NotNow("the call is busy; try again")));
+                }
+            }
+        }
+    }
+
+    /// Our side of a new leg's media, on its RTP socket.
+    fn local_media(&self, rtp: &std::net::UdpSocket) -> LocalMedia {
+        LocalMedia {
+            address: self.config.public_ip,
+            port: rtp.local_addr().map(|a| a.port()).unwrap_or(0),
+            session_id: u64::from(rand::random::<u32>()),
+            version: 1,
+        }
+    }
+
+    /// Calls an agent's registered phone for `call`, offering our media.
+    fn dial_agent(&mut self, call: &str, username: &str) -> Result<(), String> {
+        let now = self.now();
+        let binding = self
+            .bindings
+            .get(username)
+            .filter(|b| b.expires_at > now)
+            .cloned()
+            .ok_or_else(|| "the agent's phone is not registered".to_owned())?;
+        if let Peer::Tcp(conn, _) = binding.peer
+            && !self.tcp.contains_key(&conn)
+        {
+            return Err("the agent's phone lost its connection".into());
+        }
+        let (rtp, rtcp) = self.ports.bind_pair().map_err(|e| format!("no media port: {e}"))?;
+        let local = self.local_media(&rtp);
+        let caller =
+            self.calls.get(call).map(|c| uri_user(header_uri(&c.dialog.remote)).unwrap_or("anonymous").to_owned());
+        let caller: String =
+            caller.unwrap_or_default().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '+').collect();
+        let leg = format!("{:032x}@switchboard", rand::random::<u128>());
+        let body = sdp::offer(&local, Direction::SendRecv);
+        let peer = binding.peer.clone();
+        let invite = format!(
+            "INVITE {target} SIP/2.0\r\nVia: {via};branch={branch};rport\r\nMax-Forwards: 70\r\n\
+From: \"{caller}\" <sip:{caller}@{ip}>;tag={tag}\r\nTo: <sip:{username}@{realm}>\r\nCall-ID: {leg}\r\n\
+CSeq: 1 INVITE\r\nContact: {contact}\r\nAllow: {allow}\r\nUser-Agent: switchboard\r\n\
+Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{body}",
+            target = binding.contact,
+            via = self.via(&peer),
+            branch = branch(),
+            ip = self.config.public_ip,
+            tag = tag(),
+            realm = self.config.realm,
+            contact = self.contact(&peer),
+            allow = switchboard_sip::message::METHODS.join(", "),
+            len = body.len(),
+        )
+        .into_bytes();
+        let tx = self
+            .transactions
+            .send_request(now, peer.clone(), peer.reliable(), invite.clone())
+            .ok_or_else(|| "the phone's address is not usable".to_owned())?;
+        tracing::info!(%call, %username, %leg, "calling the agent's phone");
+        self.ringing.insert(
+            leg.clone(),
+            Ringing {
+                call: call.to_owned(),
+                tx,
+                invite,
+                peer,
+                local,
+                sockets: Some((rtp, rtcp)),
+                rang: false,
+                cancelled: false,
+            },
+        );
+        let events = self.events.clone();
+        let timeout = self.config.agent_ring_timeout;
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            let _ = events.send(Event::RingTimeout { leg }).await;
+        });
+        Ok(())
+    }
+
+    /// Lets go of a call's agent phone: CANCEL while it rings, BYE once answered.
+    fn release_agent(&mut self, call: &str) {
+        let ringing: Vec<String> =
+            self.ringing.iter().filter(|(_, r)| r.call == call && !r.cancelled).map(|(k, _)| k.clone()).collect();
+        for leg in ringing {
+            self.cancel_leg(&leg, "released");
+        }
+        let answered = match self.calls.get_mut(call) {
+            Some(CallEntry { side: Side::Caller { agent_leg }, .. }) => agent_leg.take(),
+            _ => None,
+        };
+        if let Some(leg) = answered {
+            self.send_bye(&leg);
+            self.calls.remove(&leg);
+        }
+    }
+
+    fn cancel_leg(&mut self, leg: &str, why: &str) {
+        let Some(r) = self.ringing.get_mut(leg) else { return };
+        r.cancelled = true;
+        let call = r.call.clone();
+        let (peer, cancel) = (r.peer.clone(), cancel_for(&r.invite));
+        tracing::info!(%call, %leg, why, "cancelling the call to the agent's phone");
+        if let Some(cancel) = cancel {
+            let now = self.now();
+            self.transactions.send_request(now, peer.clone(), peer.reliable(), cancel);
+        }
+        if why == "no answer"
+            && let Some(entry) = self.calls.get(&call)
+        {
+            let _ = entry.input.try_send(CallInput::AgentFailed("the agent's phone did not answer".into()));
+        }
+    }
+
+    /// The INVITE to an agent's phone ended without a dialog.
+    fn leg_failed(&mut self, tx: TxId, reason: &str) {
+        let Some(leg) = self.ringing.iter().find(|(_, r)| r.tx == tx).map(|(k, _)| k.clone()) else { return };
+        if let Some(r) = self.ringing.remove(&leg)
+            && !r.cancelled
+            && let Some(entry) = self.calls.get(&r.call)
+        {
+            let _ = entry.input.try_send(CallInput::AgentFailed(reason.to_owned()));
+        }
+    }
+
+    /// A response to one of our requests; those to an INVITE to an agent's phone drive its leg.
+    fn on_leg_response(&mut self, tx: TxId, code: u16, raw: &Raw<'_>) {
+        let Some(leg) = self.ringing.iter().find(|(_, r)| r.tx == tx).map(|(k, _)| k.clone()) else {
+            if code >= 300 {
+                tracing::info!(code, method = ?raw.cseq().map(|(_, m)| m.to_owned()).ok(), "request refused by the peer");
+            }
+            return;
+        };
+        if code < 200 {
+            if let Some(r) = self.ringing.get_mut(&leg)
+                && code >= 180
+                && !r.rang
+                && !r.cancelled
+            {
+                r.rang = true;
+                if let Some(entry) = self.calls.get(&r.call) {
+                    let _ = entry.input.try_send(CallInput::AgentRinging);
+                }
+            }
+            return;
+        }
+        if code >= 300 {
+            let reason = match code {
+                486 | 600 => format!("the agent's phone is busy ({code})"),
+                603 => "the agent declined on the phone (603)".to_owned(),
+                480 | 408 => format!("the agent's phone did not answer ({code})"),
+                _ => format!("the agent's phone refused the call ({code})"),
+            };
+            return self.leg_failed(tx, &reason);
+        }
+        let Some(mut r) = self.ringing.remove(&leg) else { return };
+        let Ok(invite) = Raw::lex(&r.invite) else { return };
+        let Some(mut dialog) = Dialog::uac(&invite, raw) else {
+            tracing::warn!(%leg, "2xx from the agent's phone without To tag or Contact");
+            return;
+        };
+        let via = self.via(&r.peer);
+        let ack = dialog.ack(&via, &branch(), None);
+        self.send_direct(&r.peer, ack);
+        let negotiated = Session::parse(raw.body_by_length().unwrap_or_default())
+            .map_err(|e| e.to_string())
+            .and_then(|answer| sdp::accept_answer(&answer).map_err(|e| e.to_string()));
+        let caller_input = self.calls.get(&r.call).filter(|c| !c.ending).map(|c| (c.input.clone(), c.tenant.clone()));
+        let sockets = r.sockets.take();
+        let bridge = match (negotiated, caller_input, r.cancelled, sockets) {
+            (Ok(n), Some(caller), false, Some((rtp, rtcp))) => {
+                match (UdpSocket::from_std(rtp), UdpSocket::from_std(rtcp)) {
+                    (Ok(rtp), Ok(rtcp)) => Some((n, caller, rtp, rtcp)),
+                    _ => None,
+                }
+            }
+            (Err(e), Some((input, _)), false, _) => {
+                let _ = input.try_send(CallInput::AgentFailed(format!("the agent's phone answered badly: {e}")));
+                None
+            }
+            _ => None,
+        };
+        let Some((negotiated, (input, tenant), rtp, rtcp)) = bridge else {
+            // Too late (cancelled, the caller left) or unusable: hang the phone up at once.
+            let bye = dialog.request("BYE", &via, &branch(), &[], None);
+            let now = self.now();
+            self.transactions.send_request(now, r.peer.clone(), r.peer.reliable(), bye);
+            return;
+        };
+        tracing::info!(call = %r.call, %leg, "agent's phone answered");
+        let _ = input.try_send(CallInput::AgentAnswered { rtp, rtcp, negotiated, signalling_ip: r.peer.ip() });
+        if let Some(CallEntry { side: Side::Caller { agent_leg }, .. }) = self.calls.get_mut(&r.call) {
+            *agent_leg = Some(leg.clone());
+        }
+        self.calls.insert(
+            leg,
+            CallEntry {
+                side: Side::Agent { call: r.call.clone() },
+                tenant,
+                dialog,
+                peer: r.peer,
+                input,
+                local: r.local,
+                ending: false,
+            },
+        );
+    }
+
+    /// A 2xx retransmitted because our ACK was lost: acknowledge it again.
+    fn reack(&mut self, raw: &Raw<'_>) {
+        let call_id = raw.one("Call-ID").unwrap_or_default();
+        let Some(entry) = self.calls.get(call_id).filter(|c| c.dialog.matches(raw)) else { return };
+        if !matches!(entry.side, Side::Agent { .. }) {
+            return;
+        }
+        let via = self.via(&entry.peer);
+        let (ack, peer) = (entry.dialog.ack(&via, &branch(), None), entry.peer.clone());
+        self.send_direct(&peer, ack);
     }
 
     fn on_bytes(&mut self, peer: Peer, bytes: &[u8]) {
@@ -366,10 +704,9 @@ impl Core {
         }
         if let StartLine::Response { .. } = raw.start {
             match self.transactions.on_response(now, &raw) {
-                ResponseFor::Tx { code, .. } if code >= 300 => {
-                    tracing::info!(code, method = ?raw.cseq().map(|(_, m)| m.to_owned()).ok(), "request refused by the peer");
-                }
-                _ => {}
+                ResponseFor::Tx { tx, code } => self.on_leg_response(tx, code, &raw),
+                ResponseFor::Late2xx => self.reack(&raw),
+                ResponseFor::Absorbed | ResponseFor::Unmatched => {}
             }
             return;
         }
@@ -437,8 +774,8 @@ impl Core {
             }
             "REGISTER" => {
                 let Some(header) = raw.all("Authorization").next().map(str::to_owned) else {
-                    let challenge = self.auth.challenge(self.now(), &self.config.realm, Algorithm::Md5, false);
-                    self.answer(tx, 401, None, &[("WWW-Authenticate".into(), challenge)], None);
+                    let challenges = self.challenges(false);
+                    self.answer(tx, 401, None, &challenges, None);
                     return;
                 };
                 let username = switchboard_sip::digest::Credentials::parse(&header).map(|c| c.username);
@@ -475,15 +812,32 @@ impl Core {
             return;
         }
         let body = raw.body_by_length().unwrap_or_default();
+        let agent_of = match &entry.side {
+            Side::Agent { call } => Some(call.clone()),
+            Side::Caller { .. } => None,
+        };
         match method.as_str() {
             "BYE" => {
                 entry.ending = true;
-                let _ = entry.input.try_send(CallInput::Gone);
+                match &agent_of {
+                    Some(call) => {
+                        let _ = entry.input.try_send(CallInput::AgentGone);
+                        if let Some(CallEntry { side: Side::Caller { agent_leg }, .. }) = self.calls.get_mut(call) {
+                            *agent_leg = None;
+                        }
+                        self.calls.remove(&call_id);
+                    }
+                    None => {
+                        let _ = entry.input.try_send(CallInput::Gone);
+                    }
+                }
                 self.answer(tx, 200, None, &[], None);
             }
             "INFO" => {
                 let content_type = raw.all("Content-Type").next().unwrap_or_default();
-                if let Some(key) = switchboard_media::dtmf::key_from_info(content_type, body) {
+                if agent_of.is_none()
+                    && let Some(key) = switchboard_media::dtmf::key_from_info(content_type, body)
+                {
                     let _ = entry.input.try_send(CallInput::Key(key));
                 }
                 self.answer(tx, 200, None, &[], None);
@@ -497,7 +851,12 @@ impl Core {
                 entry.local.version += 1;
                 match sdp::answer(&offer, &entry.local, false) {
                     Ok((negotiated, answer)) => {
-                        let _ = entry.input.try_send(CallInput::Renegotiated(negotiated));
+                        let changed = if agent_of.is_some() {
+                            CallInput::AgentRenegotiated(negotiated)
+                        } else {
+                            CallInput::Renegotiated(negotiated)
+                        };
+                        let _ = entry.input.try_send(changed);
                         let peer = entry.peer.clone();
                         let contact = self.contact(&peer);
                         self.answer(
@@ -563,13 +922,7 @@ impl Core {
                 return self.answer(tx, 503, Some("No media port free"), &[], None);
             }
         };
-        let port = rtp.local_addr().map(|a| a.port()).unwrap_or(0);
-        let local = LocalMedia {
-            address: self.config.public_ip,
-            port,
-            session_id: u64::from(rand::random::<u32>()),
-            version: 1,
-        };
+        let local = self.local_media(&rtp);
         let (negotiated, answer) = match sdp::answer(&offer, &local, false) {
             Ok(a) => a,
             Err(e) => return self.answer(tx, 488, Some(&e.to_string()), &[], None),
@@ -601,32 +954,103 @@ impl Core {
             core: self.events.clone(),
             inbox,
             announce_every: self.config.announce_every,
+            recordings_dir: self.config.recordings_dir.clone(),
         }));
         *self.tenant_calls.entry(tenant.clone()).or_default() += 1;
-        self.calls.insert(call_id, CallEntry { tenant, dialog, peer: peer.clone(), input, local, ending: false });
+        let side = Side::Caller { agent_leg: None };
+        self.calls.insert(call_id, CallEntry { side, tenant, dialog, peer: peer.clone(), input, local, ending: false });
         let contact = self.contact(&peer);
         self.answer(tx, 200, None, &[("Contact".into(), contact)], Some(("application/sdp", answer.into_bytes())));
     }
 
+    /// A digest challenge per configured algorithm (RFC 8760 order: preferred first).
+    fn challenges(&self, stale: bool) -> Vec<(String, String)> {
+        let now = self.now();
+        self.config
+            .digest_algorithms
+            .iter()
+            .copied()
+            .map(|alg| ("WWW-Authenticate".to_owned(), self.auth.challenge(now, &self.config.realm, alg, stale)))
+            .collect()
+    }
+
     fn check_register(&mut self, tx: TxId, source: IpAddr, account: Option<SipAccount>) {
         let Some(p) = self.pending.get(&tx) else { return };
-        let bytes = p.bytes.clone();
+        let (bytes, peer) = (p.bytes.clone(), p.peer.clone());
         let Ok(raw) = Raw::lex(&bytes) else { return };
         let header = raw.all("Authorization").next().unwrap_or_default().to_owned();
         let now = self.now();
-        let password = account.as_ref().map(|a| a.password.clone());
-        match self.auth.verify(now, source, &self.config.realm, "REGISTER", &header, |_| password) {
+        let ha1 = |_: &str, alg: Algorithm| {
+            account.as_ref().map(|a| match alg {
+                Algorithm::Md5 => a.ha1_md5.clone(),
+                Algorithm::Sha256 => a.ha1_sha256.clone(),
+            })
+        };
+        match self.auth.verify(now, source, &self.config.realm, "REGISTER", &header, ha1) {
             Ok(user) => {
-                let contact = raw.all("Contact").next().unwrap_or_default().to_owned();
-                tracing::info!(%user, tenant = ?account.map(|a| a.tenant_id), "phone registered");
-                self.answer(tx, 200, None, &[("Contact".into(), contact), ("Expires".into(), "300".into())], None);
+                let Some(account) = account.filter(|a| a.username == user) else {
+                    return self.answer(tx, 403, Some("Unknown account"), &[], None);
+                };
+                // The address of record is the authenticated user: nobody registers for another.
+                let to_user = raw.one("To").ok().and_then(|t| uri_user(header_uri(t)));
+                if to_user != Some(user.as_str()) {
+                    return self.answer(tx, 403, Some("To must name the authenticated user"), &[], None);
+                }
+                self.bind(tx, &raw, peer, &account);
             }
             Err(DigestError::Stale) => {
-                let challenge = self.auth.challenge(now, &self.config.realm, Algorithm::Md5, true);
-                self.answer(tx, 401, None, &[("WWW-Authenticate".into(), challenge)], None);
+                let challenges = self.challenges(true);
+                self.answer(tx, 401, None, &challenges, None);
             }
             Err(e) => self.answer(tx, 403, Some(&e.to_string()), &[], None),
         }
+    }
+
+    /// Records (or removes) where an authenticated phone is reached (RFC 3261 §10.3).
+    fn bind(&mut self, tx: TxId, raw: &Raw<'_>, peer: Peer, account: &SipAccount) {
+        let user = account.username.clone();
+        let header_expires = raw.all("Expires").next().and_then(|v| v.trim().parse::<u64>().ok());
+        let contacts: Vec<String> = raw.all("Contact").map(str::to_owned).collect();
+        if contacts.iter().any(|c| c.trim() == "*") {
+            if header_expires != Some(0) || contacts.len() != 1 {
+                return self.answer(tx, 400, Some("Contact * needs Expires: 0 and no other contact"), &[], None);
+            }
+            self.bindings.remove(&user);
+            tracing::info!(%user, tenant = %account.tenant_id, "phone unregistered");
+            return self.answer(tx, 200, None, &[], None);
+        }
+        let Some(contact) = contacts.first() else {
+            // A query: the current binding.
+            let current = self.bindings.get(&user).map(|b| {
+                let left = b.expires_at.saturating_sub(self.now()) / 1000;
+                vec![("Contact".to_owned(), format!("<{}>;expires={left}", b.contact))]
+            });
+            return self.answer(tx, 200, None, &current.unwrap_or_default(), None);
+        };
+        let asked = switchboard_sip::message::param(contact, "expires")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .or(header_expires)
+            .unwrap_or(DEFAULT_EXPIRES);
+        if asked == 0 {
+            self.bindings.remove(&user);
+            tracing::info!(%user, tenant = %account.tenant_id, "phone unregistered");
+            return self.answer(tx, 200, None, &[], None);
+        }
+        if asked < MIN_EXPIRES {
+            return self.answer(tx, 423, None, &[("Min-Expires".into(), MIN_EXPIRES.to_string())], None);
+        }
+        let granted = asked.min(MAX_EXPIRES);
+        let uri = header_uri(contact).to_owned();
+        tracing::info!(%user, tenant = %account.tenant_id, agent = %account.user_id, contact = %uri, "phone registered");
+        let expires_at = self.now() + granted * 1000;
+        self.bindings.insert(user, Binding { contact: uri.clone(), peer, expires_at });
+        self.answer(
+            tx,
+            200,
+            None,
+            &[("Contact".into(), format!("<{uri}>;expires={granted}")), ("Expires".into(), granted.to_string())],
+            None,
+        );
     }
 
     /// Ends a call from our side (once).

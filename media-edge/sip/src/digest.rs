@@ -162,9 +162,19 @@ fn params(s: &str) -> Result<Vec<(String, String)>, DigestError> {
     }
 }
 
+/// HA1 = H(user:realm:password): what an account store keeps instead of the password (a
+/// password database leak then gives nothing usable at another realm).
+pub fn ha1(alg: Algorithm, user: &str, realm: &str, password: &str) -> String {
+    alg.hash(&format!("{user}:{realm}:{password}"))
+}
+
 /// The digest response for a password (RFC 2617 §3.2.2, with or without `qop=auth`).
 pub fn response(alg: Algorithm, user: &str, realm: &str, password: &str, method: &str, c: &Credentials) -> String {
-    let ha1 = alg.hash(&format!("{user}:{realm}:{password}"));
+    response_from_ha1(alg, &ha1(alg, user, realm, password), method, c)
+}
+
+/// The digest response from a stored HA1.
+pub fn response_from_ha1(alg: Algorithm, ha1: &str, method: &str, c: &Credentials) -> String {
     let ha2 = alg.hash(&format!("{method}:{}", c.uri));
     match (&c.qop, &c.nc, &c.cnonce) {
         (Some(qop), Some(nc), Some(cnonce)) => alg.hash(&format!("{ha1}:{}:{nc}:{cnonce}:{qop}:{ha2}", c.nonce)),
@@ -215,8 +225,8 @@ impl<A: Clone + Eq + std::hash::Hash> Authenticator<A> {
         format!("Digest realm=\"{realm}\", nonce=\"{nonce}\", algorithm={}, qop=\"auth\"{stale}", alg.as_str())
     }
 
-    /// Checks an Authorization header for `method`; `password` looks a user's password up.
-    /// Returns the authenticated user name.
+    /// Checks an Authorization header for `method`; `ha1` looks up a user's HA1 for the
+    /// algorithm the answer uses ([`ha1`]). Returns the authenticated user name.
     pub fn verify(
         &mut self,
         now: Millis,
@@ -224,7 +234,7 @@ impl<A: Clone + Eq + std::hash::Hash> Authenticator<A> {
         realm: &str,
         method: &str,
         header: &str,
-        password: impl FnOnce(&str) -> Option<String>,
+        ha1: impl FnOnce(&str, Algorithm) -> Option<String>,
     ) -> Result<String, DigestError> {
         let c = Credentials::parse(header)?;
         let key = (source, c.username.clone());
@@ -250,7 +260,7 @@ impl<A: Clone + Eq + std::hash::Hash> Authenticator<A> {
         if c.realm != realm {
             return Err(self.fail(now, key));
         }
-        let expected = password(&c.username).map(|p| response(alg, &c.username, realm, &p, method, &c));
+        let expected = ha1(&c.username, alg).map(|h| response_from_ha1(alg, &h, method, &c));
         let good = expected.is_some_and(|e| bool::from(e.as_bytes().ct_eq(c.response.to_ascii_lowercase().as_bytes())));
         if !good {
             return Err(self.fail(now, key));
@@ -306,7 +316,7 @@ mod tests {
         )
     }
 
-    const PW: fn(&str) -> Option<String> = |u| (u == "agent7").then(|| "s3cret".to_owned());
+    const PW: fn(&str, Algorithm) -> Option<String> = |u, alg| (u == "agent7").then(|| ha1(alg, u, "acme", "s3cret"));
 
     #[test]
     fn the_rfc_2617_example_computes() {

@@ -40,7 +40,7 @@ pub fn stream(bytes: &[u8], split: usize) {
 /// An Authorization header value.
 pub fn authorization(header: &str) {
     let mut a: Authenticator<u8> = Authenticator::new(b"fuzz");
-    let _ = a.verify(0, 1, "realm", "REGISTER", header, |_| Some("pw".into()));
+    let _ = a.verify(0, 1, "realm", "REGISTER", header, |u, alg| Some(crate::digest::ha1(alg, u, "realm", "pw")));
 }
 
 #[cfg(test)]

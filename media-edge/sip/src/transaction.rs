@@ -509,6 +509,26 @@ impl<A: Clone + std::fmt::Debug> Transactions<A> {
     }
 }
 
+/// The CANCEL for our pending INVITE (§9.1): the INVITE's Request-URI, top Via (so the same
+/// branch), Route, From, To, Call-ID and CSeq number; sent as its own client transaction.
+pub fn cancel_for(invite: &[u8]) -> Option<Vec<u8>> {
+    let req = Raw::lex(invite).ok()?;
+    let StartLine::Request { uri, .. } = req.start else { return None };
+    let (seq, method) = req.cseq().ok()?;
+    if method != "INVITE" {
+        return None;
+    }
+    let mut out = format!("CANCEL {uri} SIP/2.0\r\n");
+    let _ = write!(out, "Via: {}\r\n", req.vias().first()?);
+    for r in req.all("Route") {
+        let _ = write!(out, "Route: {r}\r\n");
+    }
+    let _ = write!(out, "From: {}\r\nTo: {}\r\n", req.one("From").ok()?, req.one("To").ok()?);
+    let _ = write!(out, "Call-ID: {}\r\n", req.one("Call-ID").ok()?);
+    let _ = write!(out, "CSeq: {seq} CANCEL\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n");
+    Some(out.into_bytes())
+}
+
 /// The ACK for an error response to our INVITE (§17.1.1.3): the request's Request-URI, top
 /// Via, From, Call-ID and CSeq number, with the response's To.
 fn ack_for(request: &[u8], response: &Raw<'_>) -> Option<Vec<u8>> {
@@ -554,6 +574,20 @@ Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
     fn incoming(t: &mut Transactions<u8>, now: Millis, bytes: &[u8]) -> Incoming {
         let raw = Raw::lex(bytes).expect("lex");
         t.on_request(now, 1, false, &raw, "ours")
+    }
+
+    #[test]
+    fn a_cancel_matches_its_invite_and_is_refused_for_other_requests() {
+        let invite = req("INVITE", "z9hG4bK77", "4 INVITE");
+        let cancel = cancel_for(&invite).expect("cancel");
+        let c = Raw::lex(&cancel).expect("lex");
+        let i = Raw::lex(&invite).expect("lex");
+        assert_eq!(c.method(), Some("CANCEL"));
+        assert_eq!(c.branch(), i.branch(), "same branch: the far end matches it to the INVITE");
+        assert_eq!(c.cseq().expect("cseq"), (4, "CANCEL"));
+        assert_eq!(c.one("To").expect("to"), i.one("To").expect("to"));
+        assert!(cancel_for(&req("BYE", "z9hG4bK78", "5 BYE")).is_none());
+        assert!(cancel_for(b"garbage").is_none());
     }
 
     #[test]

@@ -144,6 +144,9 @@ pub struct TransferInput {
     /// Offer it to this colleague (if they decline, it waits in its queue).
     #[serde(default)]
     pub agent_id: Option<String>,
+    /// Calls only: send the caller to this number (E.164, blind transfer); the contact ends.
+    #[serde(default)]
+    pub number: Option<String>,
 }
 
 /// `POST /api/v1/agent/contacts/{id}/complete`.
@@ -293,6 +296,31 @@ pub struct SmsProviderInput {
     /// REST base URL (default `https://api.twilio.com`).
     #[serde(default)]
     pub base_url: Option<String>,
+}
+
+/// `PUT /api/v1/users/{id}/sip-account`: the agent's SIP phone login.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SipAccountInput {
+    /// SIP user name, 3 to 64 of `a-z 0-9 . _ -`, unique across the service.
+    pub username: String,
+    /// Digest password, 12 to 128 characters (stored only as digest hashes).
+    pub password: String,
+}
+
+/// An agent's SIP phone login (the password is never shown back).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct SipAccountView {
+    /// The agent.
+    pub user_id: String,
+    /// SIP user name.
+    pub username: String,
+    /// Digest realm to configure on the phone.
+    pub realm: String,
+    /// Whether a phone is registered with it on this server's edge now.
+    pub registered: bool,
+    /// When it was last set.
+    pub updated_at: i64,
 }
 
 /// The SMS provider settings (the token is never shown back).

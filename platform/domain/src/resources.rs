@@ -289,6 +289,24 @@ pub struct IvrFlow {
     pub definition: serde_json::Value,
 }
 
+/// An agent's SIP account for a desk phone or softphone: the password itself is never stored,
+/// only the digest HA1 values (H(username:realm:password)) the edge checks REGISTER against.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SipAccount {
+    /// The agent.
+    pub user_id: crate::UserId,
+    /// The SIP user name, unique across tenants (REGISTER names nothing else).
+    pub username: String,
+    /// The realm the HA1 values were made for.
+    pub realm: String,
+    /// HA1 with MD5.
+    pub ha1_md5: String,
+    /// HA1 with SHA-256.
+    pub ha1_sha256: String,
+    /// When it was last set.
+    pub updated_at: crate::UnixMillis,
+}
+
 /// A server-to-server credential. The secret itself is never stored, only its hash.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ApiKey {

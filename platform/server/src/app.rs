@@ -45,6 +45,8 @@ pub struct AppState {
     pub web_dir: std::path::PathBuf,
     /// Billing through Stripe; None when the deployment has no Stripe key (billing off).
     pub billing: Option<Arc<crate::billing::Billing>>,
+    /// Calls: the in-process edge's controls and the SIP realm.
+    pub voice: crate::voice::Voice,
 }
 
 impl std::fmt::Debug for AppState {

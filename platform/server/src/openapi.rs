@@ -85,6 +85,8 @@ use crate::routes::{Access, Body, Route};
         switchboard_api_types::WebhookView,
         switchboard_api_types::WebhookDeliveryView,
         switchboard_api_types::SmsProviderInput,
+        switchboard_api_types::SipAccountInput,
+        switchboard_api_types::SipAccountView,
         switchboard_api_types::SmsProviderView,
         switchboard_api_types::MessageView,
         switchboard_api_types::AttachmentView,

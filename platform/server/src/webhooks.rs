@@ -122,7 +122,8 @@ impl Webhooks {
     /// Subscribes (so no event published after this is missed), resumes pending deliveries and
     /// runs until the bus closes.
     pub async fn start(self) -> Result<tokio::task::JoinHandle<()>, switchboard_bus::BusError> {
-        let consumer = self.bus.subscribe(Subscription::durable(QUEUE, &["tenant.*.contact.*"])).await?;
+        let consumer =
+            self.bus.subscribe(Subscription::durable(QUEUE, &["tenant.*.contact.*", "tenant.*.recording.*"])).await?;
         let worker = self.clone();
         Ok(tokio::spawn(async move { worker.run(consumer).await }))
     }
@@ -131,12 +132,13 @@ impl Webhooks {
         self.resume().await;
         while let Some(d) = consumer.next().await {
             let words: Vec<&str> = d.message.topic.split('.').collect();
-            let (Some(tenant), Some(kind)) = (words.get(1).and_then(|t| t.parse::<TenantId>().ok()), words.get(3))
+            let (Some(tenant), Some(family), Some(kind)) =
+                (words.get(1).and_then(|t| t.parse::<TenantId>().ok()), words.get(2), words.get(3))
             else {
                 let _ = d.ack().await;
                 continue;
             };
-            let event = format!("contact.{kind}");
+            let event = format!("{family}.{kind}");
             match self.fan_out(tenant, &event, &d.message.id.0, &d.message.payload).await {
                 Ok(()) => {
                     let _ = d.ack().await;

@@ -65,6 +65,11 @@ async fn fresh(app: &TestApp, w: &World, resource: Resource) -> String {
     let v = match resource {
         Resource::User => {
             let u = created(app, t, "/api/v1/users", json!({"email": format!("{}@a.example", w.unique("u")), "name": "U", "role": "agent"})).await;
+            // With a SIP phone login, so its sip-account routes have something to read.
+            let path = format!("/api/v1/users/{}/sip-account", u["user"]["id"].as_str().expect("id"));
+            let login = json!({"username": w.unique("desk-"), "password": "long-enough-secret"});
+            let (status, body) = app.call("PUT", &path, Some(t), Some(login)).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
             u["user"].clone()
         }
         Resource::Skill => created(app, t, "/api/v1/skills", json!({"name": w.unique("skill")})).await,
@@ -110,6 +115,9 @@ async fn sample_body(app: &TestApp, w: &World, route: &Route, path: &str) -> Opt
             let email =
                 current["email"].as_str().map(str::to_owned).unwrap_or_else(|| format!("{}@a.example", w.unique("x")));
             json!({"email": email, "name": w.unique("Renamed "), "role": "agent", "disabled": false, "capacity": 50})
+        }
+        ("PUT", "/api/v1/users/{id}/sip-account") => {
+            json!({"username": w.unique("phone-"), "password": "long-enough-secret"})
         }
         ("POST", "/api/v1/skills") | ("PUT", "/api/v1/skills/{id}") => json!({"name": w.unique("skill")}),
         ("POST", "/api/v1/queues") | ("PUT", "/api/v1/queues/{id}") => {
@@ -330,7 +338,8 @@ async fn authorisation_matrix_over_every_tenant_scoped_route() {
                     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 }
                 assert!(offered, "{what}: the fixture contact was never offered to the owner");
-                if route.path.ends_with("/complete") || route.path.ends_with("/transfer") || replies {
+                let call = route.path.contains("/call/");
+                if route.path.ends_with("/complete") || route.path.ends_with("/transfer") || replies || call {
                     let (status, body) = app
                         .call("POST", &format!("/api/v1/agent/contacts/{id}/accept"), Some(&owner_token), None)
                         .await;
@@ -386,15 +395,18 @@ async fn authorisation_matrix_over_every_tenant_scoped_route() {
                 app.call(method, &owner_path, Some(&owner_token), body).await
             };
             let billing_off = route.tag == "billing" && status == StatusCode::CONFLICT;
-            if !billing_off {
+            // Call controls need a live call (the voice tests drive them); here the owner's
+            // fixture contact is a chat, which they refuse with a conflict.
+            let no_call = route.path.contains("/call/") && status == StatusCode::CONFLICT;
+            if !billing_off && !no_call {
                 assert_eq!(status.as_u16(), route.status, "{what} as owner at {owner_path}: {answer}");
             }
             checked += 1;
             // No offer may be left to time out (20 s) in the middle of a later route's check: the
             // owner goes offline again, which takes back any open offer now.
-            if replies {
+            if replies || no_call {
                 // The conversation ends, so the owner has room for the next route's contact.
-                let contact = owner_path.split('/').nth(4).expect("contact id");
+                let contact = owner_path.split('/').nth(if no_call { 5 } else { 4 }).expect("contact id");
                 let done = json!({"wrap_up_secs": 0});
                 let path = format!("/api/v1/agent/contacts/{contact}/complete");
                 let (status, body) = app.call("POST", &path, Some(&owner_token), Some(done)).await;

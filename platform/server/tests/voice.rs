@@ -200,3 +200,221 @@ async fn calls_to_a_tenant_number_run_its_flow_and_land_in_its_queue() {
     })
     .await;
 }
+
+/// Waits until the contact `id` is in `state`.
+async fn contact_state(app: &TestApp, token: &str, id: &str, state: &str) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..150 {
+        let (_, c) = app.call("GET", &format!("/api/v1/contacts/{id}"), Some(token), None).await;
+        if c["state"] == state {
+            return c;
+        }
+        last = c;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("contact {id} never became {state}: {last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_takes_a_call_on_a_sip_phone_holds_hangs_up_and_the_call_is_recorded() {
+    if !sipp_installed() || !switchboard_testkit::baresip::available() {
+        return;
+    }
+    each_backend(|mut app| async move {
+        app.allow_private_targets();
+        let owner = app.signup("Desk Co", "owner@desk.example").await;
+        let t = Some(owner.token.as_str());
+        let (_, queue) =
+            app.call("POST", "/api/v1/queues", t, Some(json!({"name": "Support", "record_calls": true}))).await;
+        let queue_id = queue["id"].as_str().expect("queue id").to_owned();
+        let (status, body) = app
+            .call(
+                "POST",
+                "/api/v1/endpoints",
+                t,
+                Some(json!({"kind": "voice_number", "address": "+14155550188",
+                "name": "Hotline", "queue_id": queue_id})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+
+        // The recording webhook.
+        let (hits, url) = {
+            let hits = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+            let seen = hits.clone();
+            let app = axum::Router::new().route(
+                "/hook",
+                axum::routing::post(move |body: String| {
+                    let seen = seen.clone();
+                    async move {
+                        seen.lock().expect("lock").push(body);
+                        axum::http::StatusCode::OK
+                    }
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let url = format!("http://127.0.0.1:{}/hook", listener.local_addr().expect("addr").port());
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            });
+            (hits, url)
+        };
+        let (status, body) = app
+            .call(
+                "POST",
+                "/api/v1/webhooks",
+                t,
+                Some(json!({"name": "Recordings", "url": url, "events": ["recording.*"]})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let settings = switchboard_server::webhooks::WebhookSettings {
+            retry_base: Duration::from_millis(100),
+            max_attempts: 3,
+            allow_private: true,
+        };
+        switchboard_server::webhooks::Webhooks::new(app.state.store.clone(), app.state.bus.clone(), settings)
+            .start()
+            .await
+            .expect("webhook worker");
+
+        // The agent's phone login: validated, unique across tenants, never shown back.
+        let path = format!("/api/v1/users/{}/sip-account", owner.user_id);
+        let (status, body) =
+            app.call("PUT", &path, t, Some(json!({"username": "Desk Owner", "password": "short"}))).await;
+        assert_eq!(
+            (status.as_u16(), fields(&body)),
+            (422, vec!["username".to_owned(), "password".to_owned()]),
+            "{body}"
+        );
+        let login = json!({"username": "desk-owner", "password": "correct-horse-battery"});
+        let (status, body) = app.call("PUT", &path, t, Some(login.clone())).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!((body["username"].as_str(), body["realm"].as_str()), (Some("desk-owner"), Some("switchboard")));
+        assert!(!body.to_string().contains("horse"), "the password is never shown: {body}");
+        let other = app.signup("Other Co", "owner@other.example").await;
+        let (status, body) = app
+            .call("PUT", &format!("/api/v1/users/{}/sip-account", other.user_id), Some(&other.token), Some(login))
+            .await;
+        assert_eq!((status.as_u16(), fields(&body)), (422, vec!["username".to_owned()]), "taken: {body}");
+
+        let mut config = switchboard_server::config::Config {
+            sip_addr: Some("127.0.0.1:0".parse().expect("addr")),
+            ..Default::default()
+        };
+        let base = 12_000 + (std::process::id() % 400) as u16 * 20;
+        (config.rtp_port_min, config.rtp_port_max) = (base, base + 19);
+        config.data_dir = std::env::temp_dir().join(format!("sb-voice-data-{}", free_port()));
+        let edge = switchboard_server::voice::start(&app.state, &config).await.expect("edge").expect("enabled");
+
+        let phone = switchboard_testkit::baresip::Baresip::start(edge.udp, "desk-owner", "correct-horse-battery")
+            .expect("baresip");
+        let mut registered = false;
+        for _ in 0..100 {
+            let (_, body) = app.call("GET", &path, t, None).await;
+            if body["registered"] == true {
+                registered = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(registered, "the phone registers:\n{}", phone.log());
+
+        let (status, body) = app.call("PUT", "/api/v1/agent/presence", t, Some(json!({"status": "available"}))).await;
+        assert_eq!(status, 200, "{body}");
+
+        // A caller waits; the agent accepts in the console; their desk phone rings and answers.
+        let call = sipp(edge.udp, "call_agent.xml", "+14155550188");
+        let offered = wait_for(&app, &owner.token, "voice", "the call offered to the agent", |c| {
+            c.iter().any(|c| c["state"] == "offered")
+        })
+        .await;
+        let id = offered[0]["id"].as_str().expect("id").to_owned();
+        let (status, body) = app.call("POST", &format!("/api/v1/agent/contacts/{id}/accept"), t, None).await;
+        assert_eq!(status, 204, "{body}");
+        contact_state(&app, &owner.token, &id, "connected").await;
+
+        // Bridged: hold and resume work once the phone answered.
+        let hold = format!("/api/v1/agent/contacts/{id}/call/hold");
+        let mut held = false;
+        for _ in 0..50 {
+            let (status, _) = app.call("POST", &hold, t, None).await;
+            if status == 204 {
+                held = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(held, "the call was bridged to the phone:\n{}", phone.log());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (status, body) = app.call("POST", &format!("/api/v1/agent/contacts/{id}/call/resume"), t, None).await;
+        assert_eq!(status, 204, "{body}");
+        tokio::time::sleep(Duration::from_secs(4)).await;
+
+        // Another tenant cannot touch the call.
+        let (status, _) = app.call("POST", &hold, Some(&other.token), None).await;
+        assert_eq!(status, 404);
+
+        // The agent hangs up from the console: the caller gets the edge's BYE.
+        let (status, body) = app.call("POST", &format!("/api/v1/agent/contacts/{id}/call/hangup"), t, None).await;
+        assert_eq!(status, 204, "{body}");
+        let out = call.wait_with_output().await.expect("sipp ends");
+        assert!(out.status.success(), "sipp got our BYE: {}", String::from_utf8_lossy(&out.stdout));
+
+        // The recording: kept with the conversation (internal), stereo, sound on both sides.
+        let mut recording = Value::Null;
+        for _ in 0..100 {
+            let (status, m) = app.call("GET", &format!("/api/v1/contacts/{id}/messages"), t, None).await;
+            assert_eq!(status, 200, "{m}");
+            if let Some(r) = m["items"].as_array().and_then(|i| i.iter().find(|x| x["direction"] == "internal")) {
+                recording = r.clone();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let attachment = &recording["attachments"][0];
+        assert_eq!(attachment["content_type"], "audio/wav", "{recording}");
+        let aid = attachment["id"].as_str().expect("aid");
+        let url = format!("/api/v1/contacts/{id}/attachments/{aid}");
+        let get = |token: &str| {
+            axum::http::Request::get(&url)
+                .header("authorization", format!("Bearer {token}"))
+                .body(axum::body::Body::empty())
+                .expect("request")
+        };
+        let (status, _) = app.raw(get(&other.token)).await;
+        assert_eq!(status, 404, "another tenant cannot download it");
+        let (status, wav) = app.raw(get(&owner.token)).await;
+        assert_eq!(status, 200);
+        let reader = hound::WavReader::new(std::io::Cursor::new(wav)).expect("a WAV file");
+        assert_eq!(reader.spec().channels, 2);
+        let seconds = reader.duration() as f64 / 8000.0;
+        assert!((4.0..=40.0).contains(&seconds), "as long as the bridge: {seconds:.1} s");
+        let samples: Vec<i16> = reader.into_samples().collect::<Result<_, _>>().expect("samples");
+        let loud = |side: usize| samples.iter().skip(side).step_by(2).filter(|s| s.unsigned_abs() > 1000).count();
+        assert!(loud(0) > 4000, "the caller's side has the caller ({} loud samples)", loud(0));
+        assert!(loud(1) > 4000, "the agent's side has the phone's tone ({} loud samples)", loud(1));
+
+        // The tenant's webhook heard about it.
+        let mut delivered = Vec::new();
+        for _ in 0..100 {
+            delivered = hits.lock().expect("lock").clone();
+            if !delivered.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let event: Value = serde_json::from_str(delivered.first().expect("a recording webhook")).expect("json");
+        assert_eq!(event["type"], "recording.saved", "{event}");
+        assert_eq!(event["data"]["contact_id"], id.as_str(), "{event}");
+
+        // The contact is still the agent's to finish.
+        contact_state(&app, &owner.token, &id, "connected").await;
+        let (status, body) = app.call("POST", &hold, t, None).await;
+        assert_eq!(status, 409, "no call to hold any more: {body}");
+        drop(phone);
+        drop(edge);
+        app
+    })
+    .await;
+}

@@ -3,7 +3,8 @@
 
 use serde::{Serialize, de::DeserializeOwned};
 use switchboard_domain::{
-    BillingAccount, BusinessHours, ChannelEndpoint, IvrFlow, Queue, RoutingRules, Skill, SmsProvider, TenantId, Webhook,
+    BillingAccount, BusinessHours, ChannelEndpoint, IvrFlow, Queue, RoutingRules, SipAccount, Skill, SmsProvider,
+    TenantId, Webhook,
 };
 
 use crate::{Page, PageRequest, Store, StoreError};
@@ -25,6 +26,8 @@ pub enum DocKind {
     Settings,
     /// [`IvrFlow`]
     IvrFlow,
+    /// [`SipAccount`] (id: the user's id; global key `sip:<username>`).
+    SipAccount,
 }
 
 /// The id of the tenant's routing-rules document.
@@ -45,6 +48,7 @@ impl DocKind {
             DocKind::Settings => "settings",
             DocKind::Webhook => "webhook",
             DocKind::IvrFlow => "ivr_flow",
+            DocKind::SipAccount => "sip_account",
         }
     }
 }
@@ -115,6 +119,24 @@ impl Document for IvrFlow {
     fn doc_name(&self) -> String {
         self.name.clone()
     }
+}
+
+impl Document for SipAccount {
+    const KIND: DocKind = DocKind::SipAccount;
+    fn doc_id(&self) -> String {
+        self.user_id.to_string()
+    }
+    fn doc_name(&self) -> String {
+        self.username.clone()
+    }
+    fn global_key(&self) -> Option<String> {
+        Some(sip_account_key(&self.username))
+    }
+}
+
+/// The global key of a SIP user name (user names compare case-insensitively, like phones do).
+pub fn sip_account_key(username: &str) -> String {
+    format!("sip:{}", username.to_ascii_lowercase())
 }
 
 impl Document for BusinessHours {

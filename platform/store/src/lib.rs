@@ -13,7 +13,9 @@ use switchboard_domain::{
     UnixMillis, UsageKind, UsageRecord, UsageReport, User, UserId, UserStatus, WebhookDelivery, WebhookId,
 };
 
-pub use document::{BILLING_ACCOUNT_ID, DocKind, Document, ROUTING_RULES_ID, SMS_PROVIDER_ID, StoredDoc};
+pub use document::{
+    BILLING_ACCOUNT_ID, DocKind, Document, ROUTING_RULES_ID, SMS_PROVIDER_ID, StoredDoc, sip_account_key,
+};
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]

@@ -4,6 +4,8 @@
 //! message on a developer's machine, and fails under CI (`CI=true`), where `.ci/run` starts the
 //! servers through `infra/services.sh`.
 
+pub mod baresip;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

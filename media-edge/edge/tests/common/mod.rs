@@ -11,10 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use switchboard_edge::{
-    CallIntake, EdgeConfig, EdgeHandle, NumberRoute, Platform, PlatformError, QueuePosition, SipAccount, Voicemail,
+    CallEvent, CallIntake, EdgeConfig, EdgeHandle, NumberRoute, Platform, PlatformError, QueuePosition, Recording,
+    SipAccount, Voicemail,
 };
 use switchboard_media::g711::Codec;
 use switchboard_media::rtp::RtpPacket;
+use switchboard_sip::digest::{Algorithm, ha1};
 use tokio::net::UdpSocket;
 
 #[derive(Debug, Default)]
@@ -22,7 +24,16 @@ pub struct Recorded {
     pub enqueued: Vec<(String, CallIntake)>,
     pub abandoned: Vec<String>,
     pub voicemails: Vec<Voicemail>,
+    pub call_events: Vec<CallEvent>,
+    pub recordings: Vec<Recording>,
+    pub recordings_failed: Vec<(String, String)>,
 }
+
+/// The realm the test edges use.
+pub const REALM: &str = "switchboard";
+
+/// The SIP accounts the memory platform knows: (user name, password, agent id).
+pub const ACCOUNTS: &[(&str, &str, &str)] = &[("agent7", "s3cret-pass", "u7"), ("agent8", "phone-pass-8", "u8")];
 
 #[derive(Debug)]
 pub struct Memory {
@@ -47,10 +58,12 @@ impl Platform for Memory {
     }
 
     async fn sip_account(&self, username: &str) -> Result<Option<SipAccount>, PlatformError> {
-        Ok((username == "agent7").then(|| SipAccount {
+        Ok(ACCOUNTS.iter().find(|(u, _, _)| *u == username).map(|(u, password, agent)| SipAccount {
             tenant_id: "t1".into(),
-            user_id: "u7".into(),
-            password: "s3cret-pass".into(),
+            user_id: (*agent).into(),
+            username: (*u).into(),
+            ha1_md5: ha1(Algorithm::Md5, u, REALM, password),
+            ha1_sha256: ha1(Algorithm::Sha256, u, REALM, password),
         }))
     }
 
@@ -78,6 +91,21 @@ impl Platform for Memory {
         self.recorded.lock().expect("lock").voicemails.push(voicemail);
         Ok("voicemail-1".into())
     }
+
+    async fn call_event(&self, event: CallEvent) -> Result<(), PlatformError> {
+        self.recorded.lock().expect("lock").call_events.push(event);
+        Ok(())
+    }
+
+    async fn recording(&self, recording: Recording) -> Result<(), PlatformError> {
+        self.recorded.lock().expect("lock").recordings.push(recording);
+        Ok(())
+    }
+
+    async fn recording_failed(&self, _tenant: &str, contact: &str, reason: &str) -> Result<(), PlatformError> {
+        self.recorded.lock().expect("lock").recordings_failed.push((contact.to_owned(), reason.to_owned()));
+        Ok(())
+    }
 }
 
 pub fn route(flow: Option<serde_json::Value>, queue: Option<&str>, max_calls: u32) -> NumberRoute {
@@ -98,7 +126,8 @@ pub fn route(flow: Option<serde_json::Value>, queue: Option<&str>, max_calls: u3
 
 pub async fn edge_with(numbers: HashMap<String, NumberRoute>, slow: Vec<String>) -> (EdgeHandle, Arc<Memory>) {
     let platform = Arc::new(Memory { numbers, slow, recorded: Mutex::default() });
-    let mut config = EdgeConfig::new("127.0.0.1:0".parse().expect("addr"), "switchboard");
+    let mut config = EdgeConfig::new("127.0.0.1:0".parse().expect("addr"), REALM);
+    config.recordings_dir = std::env::temp_dir().join(format!("sb-edge-rec-{}", std::process::id()));
     config.announce_every = Duration::from_secs(2);
     // Each test binary picks its own part of 20000-31999 (below the ephemeral ports sipp and the
     // test sockets get) so parallel runs do not collide.
@@ -131,6 +160,8 @@ pub struct Phone {
     pub cseq: u32,
     pub edge_media: Option<SocketAddr>,
     pub rtp_seq: u16,
+    /// Samples sent so far (the RTP clock runs on across talk spurts, as a phone's does).
+    pub rtp_ts: u32,
 }
 
 pub fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
@@ -163,6 +194,7 @@ impl Phone {
             cseq: 1,
             edge_media: None,
             rtp_seq: 1,
+            rtp_ts: 0,
         }
     }
 
@@ -307,11 +339,12 @@ Contact: <sip:phone@{local}>\r\n{extra}{ct}Content-Length: {}\r\n\r\n{body}",
                 marker: f == 0,
                 payload_type: 0,
                 sequence: self.rtp_seq,
-                timestamp: (f * 160) as u32,
+                timestamp: self.rtp_ts,
                 ssrc: 78,
                 payload: &payload,
             };
             self.rtp_seq = self.rtp_seq.wrapping_add(1);
+            self.rtp_ts = self.rtp_ts.wrapping_add(160);
             let mut out = Vec::new();
             packet.write(&mut out);
             self.rtp.send_to(&out, to).await.expect("send rtp");

@@ -143,6 +143,13 @@ pub async fn transfer(
     ApiJson(req): ApiJson<wire::TransferInput>,
 ) -> Result<StatusCode, ApiError> {
     let agent = agent_of(&p)?;
+    if let Some(number) = &req.number {
+        if req.queue_id.is_some() || req.agent_id.is_some() {
+            return Err(ApiError::field("number", "invalid", "give exactly one of queue_id, agent_id and number"));
+        }
+        crate::voice::control::transfer_to_number(&state, &p, &id, number).await?;
+        return Ok(StatusCode::NO_CONTENT);
+    }
     let id = contact_id(&id)?;
     let to = transfer_target(&state, &p, &req).await?;
     match state.routing.run(p.tenant_id, |r| Command::Transfer(id, agent, to, r)).await {

@@ -554,6 +554,9 @@ pub const WEBHOOK_EVENTS: &[&str] = &[
     "contact.overflowed",
     "contact.failed",
     "contact.*",
+    "recording.saved",
+    "recording.failed",
+    "recording.*",
 ];
 
 impl ConfigResource for Webhook {

@@ -181,6 +181,11 @@ pub async fn remove(
     if user.role == Role::Owner {
         return Err(ApiError::Conflict("the tenant's owner cannot be deleted".into()));
     }
+    // Their phone login goes first: a deleted agent's phone must not register again.
+    match state.store.delete::<switchboard_domain::SipAccount>(p.tenant_id, &user.id.to_string()).await {
+        Ok(()) | Err(switchboard_store::StoreError::NotFound) => {}
+        Err(e) => return Err(e.into()),
+    }
     state.store.delete_user(p.tenant_id, user.id).await?;
     super::announce(&state, p.tenant_id, "user", &user.id.to_string(), "deleted").await;
     Ok(StatusCode::NO_CONTENT)

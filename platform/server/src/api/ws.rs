@@ -166,6 +166,9 @@ async fn handle(
                 crate::conversation::send_reply(state, p, id(&contact_id)?, &input).await.map(|_| ())
             }
             ClientCommand::Transfer { contact_id, to } => {
+                if let Some(number) = &to.number {
+                    return crate::voice::control::transfer_to_number(state, p, &contact_id, number).await;
+                }
                 let c = id(&contact_id)?;
                 let to = super::agent::transfer_target(state, p, &to).await?;
                 Ok(state.routing.run(t, |r| Command::Transfer(c, agent, to, r)).await?)

@@ -1,18 +1,20 @@
-//! Voice in the embedded default: the edge runs inside `switchboard` and reaches tenants,
-//! queues and contacts through [`StorePlatform`], the edge's `Platform` seam implemented over
-//! this process's store, routing and object store. (A stand-alone edge reaches the same
-//! behaviour through the control link.)
+//! [`StorePlatform`]: the edge's `Platform` seam implemented over this process's store, routing,
+//! bus and object store.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
-use std::sync::Arc;
 
 use switchboard_domain::{
     Attachment, BusinessHours, Channel, ChannelEndpoint, ChannelMessage, Contact, ContactId, Direction, EndpointKind,
-    IvrFlow, Queue, QueueId, TenantId,
+    IvrFlow, Queue, QueueId, TenantId, UserId,
 };
-use switchboard_edge::{CallIntake, NumberRoute, Platform, PlatformError, QueuePosition, SipAccount, Voicemail};
+use switchboard_edge::{
+    CallEvent, CallIntake, CallState, NumberRoute, Platform, PlatformError, QueuePosition, Recording, SipAccount,
+    Voicemail,
+};
 use switchboard_store::{DocKind, Document};
+
+use serde_json::json;
 
 use crate::app::AppState;
 use crate::routing::Command;
@@ -97,9 +99,26 @@ impl Platform for StorePlatform {
         }))
     }
 
-    async fn sip_account(&self, _username: &str) -> Result<Option<SipAccount>, PlatformError> {
-        // Agents' SIP credentials come with phones as agent devices (not yet in the platform).
-        Ok(None)
+    async fn sip_account(&self, username: &str) -> Result<Option<SipAccount>, PlatformError> {
+        let key = switchboard_store::sip_account_key(username);
+        let Some((tenant, doc)) =
+            self.state.store.find_by_global_key(DocKind::SipAccount, &key).await.map_err(unavailable)?
+        else {
+            return Ok(None);
+        };
+        let account = switchboard_domain::SipAccount::from_stored(&doc).map_err(unavailable)?;
+        // A disabled or deleted agent's phone no longer registers.
+        let user = self.state.store.user(tenant, account.user_id).await.map_err(unavailable)?;
+        if user.is_none_or(|u| u.status == switchboard_domain::UserStatus::Disabled) {
+            return Ok(None);
+        }
+        Ok(Some(SipAccount {
+            tenant_id: tenant.to_string(),
+            user_id: account.user_id.to_string(),
+            username: account.username,
+            ha1_md5: account.ha1_md5,
+            ha1_sha256: account.ha1_sha256,
+        }))
     }
 
     async fn prompt(&self, _tenant: &str, _name: &str) -> Result<Option<Vec<u8>>, PlatformError> {
@@ -191,22 +210,86 @@ impl Platform for StorePlatform {
         tracing::info!(%tenant, contact = %contact.id, duration_ms = voicemail.duration_ms, "voicemail kept");
         Ok(contact.id.to_string())
     }
-}
 
-/// Starts the edge inside this process when `sip_addr` is set.
-pub async fn start(
-    state: &AppState,
-    config: &crate::config::Config,
-) -> anyhow::Result<Option<switchboard_edge::EdgeHandle>> {
-    let Some(addr) = config.sip_addr else { return Ok(None) };
-    let mut edge = switchboard_edge::EdgeConfig::new(addr, &config.sip_realm);
-    if let Some(ip) = config.sip_public_ip {
-        edge.public_ip = ip;
+    async fn call_event(&self, event: CallEvent) -> Result<(), PlatformError> {
+        let tenant = tenant_of(&event.tenant_id)?;
+        let contact = ContactId::from_str(&event.contact_id).map_err(|_| PlatformError("bad contact id".into()))?;
+        let agent = event.agent_id.as_deref().and_then(|a| UserId::from_str(a).ok());
+        if let (CallState::AgentUnreachable(why), Some(agent)) = (&event.state, agent) {
+            if let Some(c) = self.state.store.contact(tenant, contact).await.map_err(unavailable)? {
+                super::control::agent_unreachable(&self.state, tenant, &c, agent, why).await;
+            }
+            return Ok(());
+        }
+        let reason = match &event.state {
+            CallState::TransferredOut(to) => Some(format!("sent to {to}")),
+            _ => None,
+        };
+        let body = json!({
+            "type": "call",
+            "state": event.state.as_str(),
+            "contact_id": contact,
+            "agent_id": agent,
+            "reason": reason,
+            "at": now_ms(),
+        });
+        super::control::publish_call_state(&self.state, tenant, agent, event.state.as_str(), body).await;
+        Ok(())
     }
-    edge.rtp_ports = (config.rtp_port_min, config.rtp_port_max);
-    let platform = Arc::new(StorePlatform::new(state.clone(), config.voice_max_calls_per_tenant));
-    let handle = switchboard_edge::start(edge, platform)
-        .await
-        .map_err(|e| anyhow::anyhow!("starting the SIP edge on {addr}: {e}"))?;
-    Ok(Some(handle))
+
+    async fn recording(&self, recording: Recording) -> Result<(), PlatformError> {
+        let tenant = tenant_of(&recording.tenant_id)?;
+        let id = ContactId::from_str(&recording.contact_id).map_err(|_| PlatformError("bad contact id".into()))?;
+        let contact = self
+            .state
+            .store
+            .contact(tenant, id)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| PlatformError(format!("contact {id} not found")))?;
+        let attachment = Attachment {
+            id: uuid::Uuid::now_v7().to_string(),
+            name: format!("recording-{}.wav", uuid::Uuid::now_v7().simple()),
+            content_type: "audio/wav".into(),
+            size: recording.wav.len() as u64,
+        };
+        let path = object_store::path::Path::from(attachment.object_key(tenant));
+        self.state.objects.put(&path, recording.wav.into()).await.map_err(unavailable)?;
+        // Kept with the conversation as an internal note: the team sees it, the customer never.
+        let mut message = ChannelMessage::text(
+            uuid::Uuid::now_v7().to_string(),
+            Some(contact.id),
+            Direction::Internal,
+            format!("recording:{}:{}", recording.call_id, attachment.id),
+            "switchboard".into(),
+            contact.customer.clone().unwrap_or_default(),
+            format!("Call recording, {} seconds", recording.duration_ms.div_ceil(1000)),
+            "received",
+            now_ms(),
+        );
+        message.attachments = vec![attachment.clone()];
+        crate::conversation::append(&self.state, tenant, &contact, &message)
+            .await
+            .map_err(|e| PlatformError(format!("{e:?}")))?;
+        let body = json!({
+            "contact_id": contact.id,
+            "attachment_id": attachment.id,
+            "download": format!("/api/v1/contacts/{}/attachments/{}", contact.id, attachment.id),
+            "duration_ms": recording.duration_ms,
+            "caller_sound_ms": recording.caller_sound_ms,
+            "agent_sound_ms": recording.agent_sound_ms,
+            "at": now_ms(),
+        });
+        super::control::publish_recording(&self.state, tenant, "saved", body).await?;
+        tracing::info!(%tenant, contact = %contact.id, duration_ms = recording.duration_ms, "call recording kept");
+        Ok(())
+    }
+
+    async fn recording_failed(&self, tenant_id: &str, contact_id: &str, reason: &str) -> Result<(), PlatformError> {
+        let tenant = tenant_of(tenant_id)?;
+        let contact = ContactId::from_str(contact_id).map_err(|_| PlatformError("bad contact id".into()))?;
+        tracing::error!(%tenant, %contact, %reason, "call recording failed");
+        let body = json!({"contact_id": contact, "reason": reason, "at": now_ms()});
+        super::control::publish_recording(&self.state, tenant, "failed", body).await
+    }
 }
