@@ -738,7 +738,7 @@ impl Call {
             return;
         }
         let duration_ms = samples.len() as u64 * 1000 / u64::from(switchboard_media::SAMPLE_RATE);
-        let wav = match mono_wav(&samples) {
+        let wav = match switchboard_media::audio::wav_bytes(&samples) {
             Ok(wav) => wav,
             Err(e) => {
                 tracing::error!(error = %e, "voicemail could not be encoded");
@@ -795,16 +795,4 @@ fn frame_samples(frame: Frame) -> Option<[i16; FRAME_SAMPLES]> {
             Some(out)
         }
     }
-}
-
-fn mono_wav(samples: &[i16]) -> Result<Vec<u8>, hound::Error> {
-    let spec =
-        hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
-    let mut out = std::io::Cursor::new(Vec::new());
-    let mut writer = hound::WavWriter::new(&mut out, spec)?;
-    for &s in samples {
-        writer.write_sample(s)?;
-    }
-    writer.finalize()?;
-    Ok(out.into_inner())
 }

@@ -58,6 +58,26 @@ pub fn load_wav(bytes: &[u8]) -> Result<Clip, AudioError> {
     Ok(resampled.iter().map(|&s| (s * 32767.0).clamp(-32768.0, 32767.0) as i16).collect())
 }
 
+/// Writes 8 kHz mono samples as a 16-bit WAV file.
+pub fn wav_bytes(samples: &[i16]) -> Result<Vec<u8>, AudioError> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: SAMPLE_RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut out = Cursor::new(Vec::new());
+    let write = |out: &mut Cursor<Vec<u8>>| -> Result<(), hound::Error> {
+        let mut writer = hound::WavWriter::new(out, spec)?;
+        for &s in samples {
+            writer.write_sample(s)?;
+        }
+        writer.finalize()
+    };
+    write(&mut out).map_err(|e| AudioError::NotWav(e.to_string()))?;
+    Ok(out.into_inner())
+}
+
 /// Band-limited resampling by windowed sinc (16 zero crossings each side, Blackman window).
 /// Offline work (prompts are converted once when loaded), so clarity beats speed here.
 pub fn resample(input: &[f32], from: u32, to: u32) -> Vec<f32> {

@@ -298,6 +298,19 @@ pub struct SmsProviderInput {
     pub base_url: Option<String>,
 }
 
+/// An uploaded IVR prompt.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct PromptView {
+    /// The name flows use (`{"file": "<name>"}`).
+    pub name: String,
+    /// Length in milliseconds.
+    pub duration_ms: u64,
+    /// Bytes stored (8 kHz mono 16-bit WAV).
+    pub size: u64,
+    /// When it was last uploaded.
+    pub updated_at: i64,
+}
+
 /// `PUT /api/v1/users/{id}/sip-account`: the agent's SIP phone login.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

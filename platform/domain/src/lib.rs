@@ -29,7 +29,8 @@ pub use message::{Attachment, ChannelMessage, Direction, SmsProvider};
 pub use pii::Pii;
 pub use resources::{
     AgentSelection, ApiKey, Channel, ChannelCosts, ChannelEndpoint, EndpointKind, IvrFlow, MAX_SKILL_LEVEL, Overflow,
-    OverflowTarget, Queue, RelaxStep, SipAccount, Skill, SkillLevel, SkillRequirement, Tenant, TenantStatus, User,
+    OverflowTarget, Prompt, Queue, RelaxStep, SipAccount, Skill, SkillLevel, SkillRequirement, Tenant, TenantStatus,
+    User,
 };
 pub use routing::{AgentActivity, Presence, RoutingRules};
 pub use webhook::{DeliveryStatus, Webhook, WebhookDelivery};

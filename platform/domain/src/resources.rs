@@ -289,6 +289,27 @@ pub struct IvrFlow {
     pub definition: serde_json::Value,
 }
 
+/// A tenant's uploaded IVR prompt (the audio itself is in the object store, converted to 8 kHz
+/// mono on upload).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Prompt {
+    /// Its name, as flows name it (`a-z 0-9 _ -`).
+    pub name: String,
+    /// Length.
+    pub duration_ms: u64,
+    /// Bytes stored.
+    pub size: u64,
+    /// When it was last uploaded.
+    pub updated_at: crate::UnixMillis,
+}
+
+impl Prompt {
+    /// Where its audio is kept.
+    pub fn object_key(tenant: crate::TenantId, name: &str) -> String {
+        format!("tenants/{}/prompts/{name}.wav", tenant.as_uuid().simple())
+    }
+}
+
 /// An agent's SIP account for a desk phone or softphone: the password itself is never stored,
 /// only the digest HA1 values (H(username:realm:password)) the edge checks REGISTER against.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

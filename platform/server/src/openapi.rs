@@ -87,6 +87,7 @@ use crate::routes::{Access, Body, Route};
         switchboard_api_types::SmsProviderInput,
         switchboard_api_types::SipAccountInput,
         switchboard_api_types::SipAccountView,
+        switchboard_api_types::PromptView,
         switchboard_api_types::SmsProviderView,
         switchboard_api_types::MessageView,
         switchboard_api_types::AttachmentView,

@@ -64,6 +64,8 @@ pub enum Resource {
     Webhook,
     /// An IVR flow.
     IvrFlow,
+    /// An uploaded prompt (by name).
+    Prompt,
 }
 
 /// One route.
@@ -113,6 +115,7 @@ fn r(
         (true, "contacts") | (true, "agent") => Resource::Contact,
         (true, "webhooks") => Resource::Webhook,
         (true, "ivr-flows") => Resource::IvrFlow,
+        (true, "prompts") => Resource::Prompt,
         (true, _) => Resource::ApiKey,
     };
     Route { method, path, access, summary, tag, request, status, response, resource, handler }
@@ -441,6 +444,12 @@ pub fn table() -> Vec<Route> {
     config_routes!(t, BusinessHours, "/api/v1/business-hours", "/api/v1/business-hours/{id}", "business-hours", "BusinessHoursInput", "BusinessHoursView", Role::Supervisor);
     config_routes!(t, IvrFlow, "/api/v1/ivr-flows", "/api/v1/ivr-flows/{id}", "ivr-flows", "IvrFlowInput", "IvrFlowView", Role::Supervisor);
     config_routes!(t, Webhook, "/api/v1/webhooks", "/api/v1/webhooks/{id}", "webhooks", "WebhookInput", "WebhookView", Role::Admin);
+    let prompt_limit = || axum::extract::DefaultBodyLimit::max(crate::voice::prompts::MAX_PROMPT_BYTES);
+    t.push(r(Method::GET, "/api/v1/prompts", R(Role::Supervisor), "prompts", "Uploaded IVR prompts", N, 200, P("PromptView"), get(crate::voice::prompts::list)));
+    t.push(r(Method::POST, "/api/v1/prompts", R(Role::Admin), "prompts", "Upload a prompt (?name=; raw WAV body of any rate, converted to 8 kHz mono; at most 10 minutes)", N, 201, J("PromptView"), post(crate::voice::prompts::create).layer(prompt_limit())));
+    t.push(r(Method::GET, "/api/v1/prompts/{id}", R(Role::Supervisor), "prompts", "A prompt's audio (8 kHz mono WAV)", N, 200, T, get(crate::voice::prompts::download)));
+    t.push(r(Method::PUT, "/api/v1/prompts/{id}", R(Role::Admin), "prompts", "Replace a prompt's audio (raw WAV body)", N, 200, J("PromptView"), put(crate::voice::prompts::replace).layer(prompt_limit())));
+    t.push(r(Method::DELETE, "/api/v1/prompts/{id}", R(Role::Admin), "prompts", "Delete a prompt no flow plays", N, 204, N, delete(crate::voice::prompts::remove)));
     t.push(r(Method::GET, "/api/v1/webhooks/{id}/deliveries", R(Role::Admin), "webhooks", "Delivery log of an endpoint, newest first", N, 200, P("WebhookDeliveryView"), get(docs::deliveries)));
     t
 }

@@ -92,9 +92,62 @@ async fn fresh(app: &TestApp, w: &World, resource: Resource) -> String {
             created(app, t, "/api/v1/contacts", json!({"channel": "chat", "queue_id": queue})).await
         }
         Resource::IvrFlow => created(app, t, "/api/v1/ivr-flows", json!({"name": w.unique("flow"), "definition": hangup_flow()})).await,
+        Resource::Prompt => {
+            let name = w.unique("prompt-");
+            let (status, v) = send(app, Some(t), "POST", &format!("/api/v1/prompts?name={name}"), None, true).await;
+            assert_eq!(status, StatusCode::CREATED, "{v}");
+            return v["name"].as_str().expect("name").to_owned();
+        }
         Resource::None => panic!("no object for a route without an id"),
     };
     v["id"].as_str().expect("id").to_owned()
+}
+
+/// A short WAV (16 kHz, so the upload is converted).
+fn prompt_wav() -> Vec<u8> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut w = hound::WavWriter::new(&mut out, spec).expect("wav");
+    for i in 0..8_000 {
+        w.write_sample(((i as f32 * 0.2).sin() * 8000.0) as i16).expect("sample");
+    }
+    w.finalize().expect("wav");
+    out.into_inner()
+}
+
+/// One request: JSON, or for prompt uploads (`wav`) a raw WAV body.
+async fn send(
+    app: &TestApp,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    wav: bool,
+) -> (StatusCode, Value) {
+    if !wav {
+        return app.call(method, path, token, body).await;
+    }
+    let mut req = axum::http::Request::builder().method(method).uri(path).header("content-type", "audio/wav");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    app.send(req.body(axum::body::Body::from(prompt_wav())).expect("request")).await
+}
+
+/// Whether a route takes a raw WAV (prompt uploads); POSTs get a fresh `?name=`.
+fn wav_route(w: &World, route: &Route, path: &str) -> (bool, String) {
+    let wav = route.tag == "prompts" && matches!(route.method.as_str(), "POST" | "PUT");
+    let path = if wav && route.method == axum::http::Method::POST {
+        format!("{path}?name={}", w.unique("upload-"))
+    } else {
+        path.to_owned()
+    };
+    (wav, path)
 }
 
 fn hangup_flow() -> Value {
@@ -192,6 +245,7 @@ async fn snapshot(app: &TestApp, w: &World) -> Value {
         "/api/v1/routing-rules",
         "/api/v1/webhooks?limit=200",
         "/api/v1/channels/sms",
+        "/api/v1/prompts",
     ] {
         let (status, body) = app.call("GET", path, Some(&w.a.token), None).await;
         assert_eq!(status, StatusCode::OK, "{path}: {body}");
@@ -249,6 +303,7 @@ async fn authorisation_matrix_over_every_tenant_scoped_route() {
             Resource::Contact,
             Resource::Webhook,
             Resource::IvrFlow,
+            Resource::Prompt,
         ] {
             let id = fresh(&app, &w, r).await;
             w.fixtures.insert(r, id);
@@ -271,13 +326,15 @@ async fn authorisation_matrix_over_every_tenant_scoped_route() {
             // 1. No credentials.
             let before = snapshot(&app, &w).await;
             let body = sample_body(&app, &w, &route, &path).await;
-            let (status, answer) = app.call(method, &path, None, body.clone()).await;
+            let (wav, upload) = wav_route(&w, &route, &path);
+            let (status, answer) = send(&app, None, method, &upload, body.clone(), wav).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{what} without token: {answer}");
             assert_eq!(snapshot(&app, &w).await, before, "{what} without token changed tenant A");
 
             // 2. Another tenant's owner (the highest role there is).
             let b_token = login(&app, &w.b.email).await;
-            let (status, answer) = app.call(method, &path, Some(&b_token), body.clone()).await;
+            let (wav, upload) = wav_route(&w, &route, &path);
+            let (status, answer) = send(&app, Some(&b_token), method, &upload, body.clone(), wav).await;
             if has_id {
                 assert_eq!(status, StatusCode::NOT_FOUND, "{what} as another tenant: {answer}");
                 assert_eq!(answer["error"]["code"], "not_found", "{what}");
@@ -304,7 +361,8 @@ async fn authorisation_matrix_over_every_tenant_scoped_route() {
 
             // 3. Same tenant, role too low (an agent is below every other role).
             if min > Role::Agent {
-                let (status, answer) = app.call(method, &path, Some(&w.agent_token), body.clone()).await;
+                let (wav, upload) = wav_route(&w, &route, &path);
+                let (status, answer) = send(&app, Some(&w.agent_token), method, &upload, body.clone(), wav).await;
                 assert_eq!(status, StatusCode::FORBIDDEN, "{what} as agent: {answer}");
                 assert_eq!(snapshot(&app, &w).await, before, "{what} as agent changed tenant A");
             }
@@ -392,7 +450,8 @@ async fn authorisation_matrix_over_every_tenant_scoped_route() {
                     .expect("request");
                 app.send(req).await
             } else {
-                app.call(method, &owner_path, Some(&owner_token), body).await
+                let (wav, upload) = wav_route(&w, &route, &owner_path);
+                send(&app, Some(&owner_token), method, &upload, body, wav).await
             };
             let billing_off = route.tag == "billing" && status == StatusCode::CONFLICT;
             // Call controls need a live call (the voice tests drive them); here the owner's

@@ -50,6 +50,19 @@ fn sipp(edge: std::net::SocketAddr, scenario: &str, number: &str) -> tokio::proc
         .expect("sipp runs")
 }
 
+/// Starts the edge in the test app's process on loopback, its RTP ports below the ephemeral
+/// ports sipp and test sockets get, recordings under a fresh data folder.
+async fn start_edge(app: &TestApp) -> switchboard_edge::EdgeHandle {
+    let mut config = switchboard_server::config::Config {
+        sip_addr: Some("127.0.0.1:0".parse().expect("addr")),
+        ..Default::default()
+    };
+    let base = 12_000 + (std::process::id() % 400) as u16 * 20;
+    (config.rtp_port_min, config.rtp_port_max) = (base, base + 19);
+    config.data_dir = std::env::temp_dir().join(format!("sb-voice-data-{}", free_port()));
+    switchboard_server::voice::start(&app.state, &config).await.expect("edge").expect("enabled")
+}
+
 async fn voice_contacts(app: &TestApp, token: &str, channel: &str) -> Vec<Value> {
     let (_, body) = app.call("GET", &format!("/api/v1/contacts/search?channel={channel}"), Some(token), None).await;
     body["items"].as_array().cloned().unwrap_or_default()
@@ -133,14 +146,7 @@ async fn calls_to_a_tenant_number_run_its_flow_and_land_in_its_queue() {
         let (status, body) = app.call("DELETE", &format!("/api/v1/ivr-flows/{flow_id}"), t, None).await;
         assert_eq!(status, 409, "a flow in use cannot be deleted: {body}");
 
-        let mut config = switchboard_server::config::Config {
-            sip_addr: Some("127.0.0.1:0".parse().expect("addr")),
-            ..Default::default()
-        };
-        // Below the ephemeral ports sipp and test sockets get.
-        let base = 12_000 + (std::process::id() % 400) as u16 * 20;
-        (config.rtp_port_min, config.rtp_port_max) = (base, base + 19);
-        let edge = switchboard_server::voice::start(&app.state, &config).await.expect("edge").expect("enabled");
+        let edge = start_edge(&app).await;
 
         // Press 1, wait in the queue, hang up.
         let call = sipp(edge.udp, "call_ivr.xml", "14155550177");
@@ -298,14 +304,7 @@ async fn an_agent_takes_a_call_on_a_sip_phone_holds_hangs_up_and_the_call_is_rec
             .await;
         assert_eq!((status.as_u16(), fields(&body)), (422, vec!["username".to_owned()]), "taken: {body}");
 
-        let mut config = switchboard_server::config::Config {
-            sip_addr: Some("127.0.0.1:0".parse().expect("addr")),
-            ..Default::default()
-        };
-        let base = 12_000 + (std::process::id() % 400) as u16 * 20;
-        (config.rtp_port_min, config.rtp_port_max) = (base, base + 19);
-        config.data_dir = std::env::temp_dir().join(format!("sb-voice-data-{}", free_port()));
-        let edge = switchboard_server::voice::start(&app.state, &config).await.expect("edge").expect("enabled");
+        let edge = start_edge(&app).await;
 
         let phone = switchboard_testkit::baresip::Baresip::start(edge.udp, "desk-owner", "correct-horse-battery")
             .expect("baresip");
@@ -413,6 +412,111 @@ async fn an_agent_takes_a_call_on_a_sip_phone_holds_hangs_up_and_the_call_is_rec
         let (status, body) = app.call("POST", &hold, t, None).await;
         assert_eq!(status, 409, "no call to hold any more: {body}");
         drop(phone);
+        drop(edge);
+        app
+    })
+    .await;
+}
+
+/// A stereo 16 kHz WAV of a tone, `secs` long (uploads are converted, whatever their format).
+fn stereo_tone(secs: u32) -> Vec<u8> {
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut w = hound::WavWriter::new(&mut out, spec).expect("wav");
+    for i in 0..secs * 16_000 {
+        let v = ((i as f32 * 2.0 * std::f32::consts::PI * 600.0 / 16_000.0).sin() * 9000.0) as i16;
+        w.write_sample(v).expect("left");
+        w.write_sample(v).expect("right");
+    }
+    w.finalize().expect("wav");
+    out.into_inner()
+}
+
+async fn upload(
+    app: &TestApp,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> (axum::http::StatusCode, Value) {
+    let req = axum::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "audio/wav")
+        .body(axum::body::Body::from(body))
+        .expect("request");
+    app.send(req).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flow_plays_the_tenants_uploaded_prompt() {
+    if !sipp_installed() {
+        return;
+    }
+    each_backend(|app| async move {
+        let owner = app.signup("Prompt Co", "owner@prompt.example").await;
+        let t = Some(owner.token.as_str());
+
+        // Bad uploads are refused with the reason; a good one is converted to 8 kHz mono.
+        let (status, body) =
+            upload(&app, &owner.token, "POST", "/api/v1/prompts?name=greeting", b"not a wav".to_vec()).await;
+        assert_eq!((status.as_u16(), fields(&body)), (422, vec!["body".to_owned()]), "{body}");
+        let (status, body) =
+            upload(&app, &owner.token, "POST", "/api/v1/prompts?name=Bad%20Name", stereo_tone(1)).await;
+        assert_eq!((status.as_u16(), fields(&body)), (422, vec!["name".to_owned()]), "{body}");
+        let (status, body) = upload(&app, &owner.token, "POST", "/api/v1/prompts?name=greeting", stereo_tone(3)).await;
+        assert_eq!(status, 201, "{body}");
+        assert!((2_900..=3_100).contains(&body["duration_ms"].as_u64().expect("ms")), "{body}");
+        let (status, body) = upload(&app, &owner.token, "POST", "/api/v1/prompts?name=greeting", stereo_tone(1)).await;
+        assert_eq!(status, 422, "names are unique: {body}");
+        let (status, wav) = app
+            .raw(
+                axum::http::Request::get("/api/v1/prompts/greeting")
+                    .header("authorization", format!("Bearer {}", owner.token))
+                    .body(axum::body::Body::empty())
+                    .expect("request"),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let spec = hound::WavReader::new(std::io::Cursor::new(wav)).expect("wav").spec();
+        assert_eq!((spec.channels, spec.sample_rate), (1, 8000));
+
+        // Flows may only name prompts that exist.
+        let flow = |file: &str| {
+            json!({"name": format!("Hello {file}"), "definition": {"start": "hi",
+                "steps": {"hi": {"type": "hangup", "prompt": [{"file": file}]}}}})
+        };
+        let (status, body) = app.call("POST", "/api/v1/ivr-flows", t, Some(flow("missing"))).await;
+        assert_eq!((status.as_u16(), fields(&body)), (422, vec!["definition.steps.hi.prompt[0]".to_owned()]), "{body}");
+        let (status, created) = app.call("POST", "/api/v1/ivr-flows", t, Some(flow("greeting"))).await;
+        assert_eq!(status, 201, "{created}");
+        let (status, body) = app.call("DELETE", "/api/v1/prompts/greeting", t, None).await;
+        assert_eq!(status, 409, "a prompt in use stays: {body}");
+
+        let (status, body) = app
+            .call(
+                "POST",
+                "/api/v1/endpoints",
+                t,
+                Some(json!({"kind": "voice_number", "address": "+14155550199",
+                "name": "Greeting line", "ivr_flow_id": created["id"]})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let edge = start_edge(&app).await;
+
+        // The caller hears the 3 s greeting, then the edge hangs up.
+        let started = std::time::Instant::now();
+        let out = sipp(edge.udp, "call_edge_hangs_up.xml", "+14155550199").wait_with_output().await.expect("sipp");
+        assert!(out.status.success(), "sipp: {}", String::from_utf8_lossy(&out.stdout));
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(2_900), "the uploaded prompt was played first ({took:?})");
         drop(edge);
         app
     })

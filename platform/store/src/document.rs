@@ -3,8 +3,8 @@
 
 use serde::{Serialize, de::DeserializeOwned};
 use switchboard_domain::{
-    BillingAccount, BusinessHours, ChannelEndpoint, IvrFlow, Queue, RoutingRules, SipAccount, Skill, SmsProvider,
-    TenantId, Webhook,
+    BillingAccount, BusinessHours, ChannelEndpoint, IvrFlow, Prompt, Queue, RoutingRules, SipAccount, Skill,
+    SmsProvider, TenantId, Webhook,
 };
 
 use crate::{Page, PageRequest, Store, StoreError};
@@ -28,6 +28,8 @@ pub enum DocKind {
     IvrFlow,
     /// [`SipAccount`] (id: the user's id; global key `sip:<username>`).
     SipAccount,
+    /// [`Prompt`] (id: its name).
+    Prompt,
 }
 
 /// The id of the tenant's routing-rules document.
@@ -49,6 +51,7 @@ impl DocKind {
             DocKind::Webhook => "webhook",
             DocKind::IvrFlow => "ivr_flow",
             DocKind::SipAccount => "sip_account",
+            DocKind::Prompt => "prompt",
         }
     }
 }
@@ -115,6 +118,16 @@ impl Document for IvrFlow {
     const KIND: DocKind = DocKind::IvrFlow;
     fn doc_id(&self) -> String {
         self.id.to_string()
+    }
+    fn doc_name(&self) -> String {
+        self.name.clone()
+    }
+}
+
+impl Document for Prompt {
+    const KIND: DocKind = DocKind::Prompt;
+    fn doc_id(&self) -> String {
+        self.name.clone()
     }
     fn doc_name(&self) -> String {
         self.name.clone()

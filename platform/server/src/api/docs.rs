@@ -30,6 +30,7 @@ pub struct Refs {
     endpoints: Vec<ChannelEndpoint>,
     flows: Vec<IvrFlow>,
     users: Vec<User>,
+    prompts: Vec<switchboard_domain::Prompt>,
 }
 
 impl Refs {
@@ -51,6 +52,7 @@ impl Refs {
             endpoints: store.all(tenant).await?,
             flows: store.all(tenant).await?,
             users,
+            prompts: store.all(tenant).await?,
         })
     }
 
@@ -437,11 +439,15 @@ impl ConfigResource for IvrFlow {
                                 p.add(format!("definition.{field}"), "unknown_reference", "no such business hours");
                             }
                         }
-                        switchboard_ivr::Reference::PromptFile(_, field) => p.add(
-                            format!("definition.{field}"),
-                            "unknown_reference",
-                            "uploaded prompts are not available yet; use a system prompt (sys:...)",
-                        ),
+                        switchboard_ivr::Reference::PromptFile(name, field) => {
+                            if !refs.prompts.iter().any(|x| x.name == name) {
+                                p.add(
+                                    format!("definition.{field}"),
+                                    "unknown_reference",
+                                    "no such prompt; upload it first, or use a system prompt (sys:...)",
+                                );
+                            }
+                        }
                     }
                 }
             }

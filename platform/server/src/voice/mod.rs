@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod control;
 mod platform;
+pub mod prompts;
 
 use std::sync::{Arc, OnceLock};
 

@@ -121,9 +121,19 @@ impl Platform for StorePlatform {
         }))
     }
 
-    async fn prompt(&self, _tenant: &str, _name: &str) -> Result<Option<Vec<u8>>, PlatformError> {
-        // Flows may name system prompts only until prompt upload lands (refused on save).
-        Ok(None)
+    async fn prompt(&self, tenant_id: &str, name: &str) -> Result<Option<Vec<u8>>, PlatformError> {
+        let tenant = tenant_of(tenant_id)?;
+        let known: Option<switchboard_domain::Prompt> =
+            self.state.store.get(tenant, name).await.map_err(unavailable)?;
+        if known.is_none() {
+            return Ok(None);
+        }
+        let path = object_store::path::Path::from(switchboard_domain::Prompt::object_key(tenant, name));
+        match self.state.objects.get(&path).await {
+            Ok(found) => Ok(Some(found.bytes().await.map_err(unavailable)?.to_vec())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     async fn enqueue(&self, call: &CallIntake) -> Result<String, PlatformError> {
