@@ -68,6 +68,7 @@ pub(crate) struct CallSetup {
     pub inbox: mpsc::Receiver<CallInput>,
     pub announce_every: Duration,
     pub recordings_dir: PathBuf,
+    pub media_timeout: Duration,
 }
 
 /// Where the call is.
@@ -116,6 +117,7 @@ struct Call {
     reports: mpsc::UnboundedSender<CallEvent>,
     announce_every: Duration,
     recordings_dir: PathBuf,
+    media_timeout: Duration,
     recording: Option<CallRecording>,
     recordings_made: u32,
     player: Player,
@@ -155,6 +157,7 @@ pub(crate) async fn run(setup: CallSetup) {
         mut inbox,
         announce_every,
         recordings_dir,
+        media_timeout,
     } = setup;
     let span = tracing::info_span!("call", tenant = %route.tenant_id, call = %call_id);
     let (reports, mut queue) = mpsc::unbounded_channel::<CallEvent>();
@@ -180,6 +183,7 @@ pub(crate) async fn run(setup: CallSetup) {
         reports,
         announce_every,
         recordings_dir,
+        media_timeout,
         recording: None,
         recordings_made: 0,
         player: Player::new(),
@@ -231,7 +235,19 @@ pub(crate) async fn run(setup: CallSetup) {
                     agent.on_rtcp(&agent_rtcp_buf[..n], from);
                 }
             }
-            _ = ticker.tick() => call.on_tick().instrument_in(&span).await,
+            _ = ticker.tick() => {
+                if call.leg.silent_for() > call.media_timeout {
+                    tracing::info!(parent: &span, "no media from the caller: taken as gone");
+                    call.caller_gone().instrument_in(&span).await;
+                    break;
+                }
+                if call.agent.as_ref().is_some_and(|a| a.silent_for() > call.media_timeout) {
+                    tracing::info!(parent: &span, "no media from the agent's phone: taken as gone");
+                    call.on_input(CallInput::AgentGone).instrument_in(&span).await;
+                    let _ = call.core.send(Event::ReleaseAgent { call_id: call.id.clone() }).await;
+                }
+                call.on_tick().instrument_in(&span).await;
+            }
         }
     }
     call.stop_recording().await;
@@ -510,6 +526,7 @@ impl Call {
         let safe: String = self.id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).take(64).collect();
         let path = self.recordings_dir.join(format!("{safe}-{}.wav", self.recordings_made));
         let opened = std::fs::create_dir_all(&self.recordings_dir)
+            .and_then(|()| crate::recordings::write_meta(&path, &self.tenant, contact, &self.id))
             .and_then(|()| std::fs::File::create(&path))
             .map_err(|e| e.to_string())
             .and_then(|f| StereoRecorder::new(std::io::BufWriter::new(f)).map_err(|e| e.to_string()));
@@ -538,7 +555,8 @@ impl Call {
             let rec = self.recording.take();
             if let Some(rec) = rec {
                 tracing::error!(error = %e, "recording stopped");
-                let _ = std::fs::remove_file(&rec.path);
+                let path = rec.path.clone();
+                tokio::spawn(async move { crate::recordings::forget(&path).await });
                 self.recording_failed(&rec.contact, format!("the recording could not be written: {e}"));
             }
         }
@@ -578,9 +596,7 @@ impl Call {
                 agent_sound_ms: summary.agent_frames_with_sound * frame_ms,
             };
             match platform.recording(recording).await {
-                Ok(()) => {
-                    let _ = tokio::fs::remove_file(&path).await;
-                }
+                Ok(()) => crate::recordings::forget(&path).await,
                 Err(e) => {
                     tracing::error!(error = %e, path = %path.display(), "recording kept on disk: the platform did not take it");
                     let reason = format!("the recording could not be stored: {e}");

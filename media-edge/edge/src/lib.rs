@@ -13,6 +13,7 @@ mod media_leg;
 mod platform;
 mod ports;
 mod prompts;
+mod recordings;
 mod sip_core;
 mod system_prompts;
 
@@ -50,6 +51,9 @@ pub struct EdgeConfig {
     /// algorithm they lack, so offering SHA-256 too is for fleets known to speak it. Answers
     /// in either algorithm are verified.
     pub digest_algorithms: Vec<Algorithm>,
+    /// A leg whose peer sends no media for this long is taken as gone (a phone that crashed or
+    /// lost its network never sends BYE).
+    pub media_timeout: Duration,
 }
 
 impl EdgeConfig {
@@ -67,6 +71,7 @@ impl EdgeConfig {
             agent_ring_timeout: Duration::from_secs(30),
             recordings_dir: std::env::temp_dir().join("switchboard-recordings"),
             digest_algorithms: vec![Algorithm::Md5],
+            media_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -172,6 +177,8 @@ impl Drop for EdgeHandle {
 
 /// Binds UDP and TCP and starts the edge.
 pub async fn start(config: EdgeConfig, platform: Arc<dyn Platform>) -> std::io::Result<EdgeHandle> {
-    let (udp, tcp, core, tasks) = sip_core::start(config, platform).await?;
+    let sweep = tokio::spawn(recordings::sweep(config.recordings_dir.clone(), platform.clone()));
+    let (udp, tcp, core, mut tasks) = sip_core::start(config, platform).await?;
+    tasks.push(sweep);
     Ok(EdgeHandle { udp, tcp, control: EdgeControl { core }, tasks })
 }

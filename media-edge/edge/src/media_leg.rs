@@ -33,6 +33,8 @@ pub(crate) struct MediaLeg {
     pub packets_refused: u64,
     started: Instant,
     last_rtcp: Instant,
+    /// When the peer was last heard (RTP or RTCP from it).
+    last_heard: Instant,
     /// Reused per frame: the encoded payload and the packet.
     payload: Vec<u8>,
     out: Vec<u8>,
@@ -53,6 +55,7 @@ impl MediaLeg {
             packets_refused: 0,
             started: Instant::now(),
             last_rtcp: Instant::now(),
+            last_heard: Instant::now(),
             payload: Vec::with_capacity(FRAME_SAMPLES),
             out: Vec::with_capacity(200),
         }
@@ -83,6 +86,7 @@ impl MediaLeg {
             return None;
         }
         let packet = RtpPacket::parse(data).ok()?;
+        self.last_heard = Instant::now();
         if Some(packet.payload_type) == self.negotiated.dtmf_payload_type {
             return self.dtmf.on_packet(packet.ssrc, packet.timestamp, packet.payload);
         }
@@ -99,6 +103,7 @@ impl MediaLeg {
             return;
         }
         if let Ok(packets) = rtcp::parse_compound(data) {
+            self.last_heard = Instant::now();
             for p in packets {
                 if let rtcp::RtcpPacket::ReceiverReport { reports, .. } | rtcp::RtcpPacket::SenderReport { reports, .. } =
                     &p
@@ -125,6 +130,12 @@ impl MediaLeg {
         }
     }
 
+    /// How long a peer that should be sending has sent nothing (zero while it holds us or says
+    /// it will not send): a peer gone without BYE (crash, lost network) shows up here.
+    pub(crate) fn silent_for(&self) -> Duration {
+        if self.negotiated.remote_direction.sends() { self.last_heard.elapsed() } else { Duration::ZERO }
+    }
+
     /// A re-INVITE changed the media.
     pub(crate) fn renegotiated(&mut self, n: Negotiated) {
         if !n.remote.ip().is_unspecified() && n.remote != self.negotiated.remote {
@@ -136,6 +147,7 @@ impl MediaLeg {
             self.jitter.set_codec(n.codec);
         }
         tracing::info!(direction = ?n.remote_direction, "media renegotiated");
+        self.last_heard = Instant::now();
         self.negotiated = n;
     }
 

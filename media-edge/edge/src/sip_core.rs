@@ -955,6 +955,7 @@ Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{body}",
             inbox,
             announce_every: self.config.announce_every,
             recordings_dir: self.config.recordings_dir.clone(),
+            media_timeout: self.config.media_timeout,
         }));
         *self.tenant_calls.entry(tenant.clone()).or_default() += 1;
         let side = Side::Caller { agent_leg: None };

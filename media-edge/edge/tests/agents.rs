@@ -149,3 +149,48 @@ async fn an_unregistered_or_hanging_up_agent_phone_is_reported_and_the_caller_ha
     assert!(bye.starts_with("BYE "), "{bye}");
     eventually("the agent's hang-up is reported", || states(&platform).contains(&"agent_hung_up".to_owned())).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_gone_without_bye_is_released_and_a_recording_left_by_a_crash_is_handed_over() {
+    // A recording a previous run was writing when it died: frames flushed, never finished.
+    let dir = std::env::temp_dir().join(format!("sb-left-over-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let wav = dir.join("call-1.wav");
+    std::fs::write(dir.join("call-1.meta"), "t1\ncontact-9\ncall-1@carrier\n").expect("meta");
+    {
+        let file = std::io::BufWriter::new(std::fs::File::create(&wav).expect("file"));
+        let mut recorder = switchboard_media::recording::StereoRecorder::new(file).expect("recorder");
+        for _ in 0..120 {
+            recorder.write_frame(Some(&[6000; 160]), Some(&[6000; 160])).expect("frame");
+        }
+        // The process dies: nothing after the last periodic flush is finished.
+        std::mem::forget(recorder);
+    }
+    // Untouched for a minute: not a live call's.
+    let a_minute_ago = std::time::SystemTime::now() - Duration::from_secs(60);
+    std::fs::File::options().write(true).open(&wav).expect("open").set_modified(a_minute_ago).expect("mtime");
+    let numbers = HashMap::from([("+14155550111".to_owned(), route(None, Some("q1"), 10))]);
+    let recordings = dir.clone();
+    let (edge, platform) = edge_configured(numbers, vec![], move |c| {
+        c.recordings_dir = recordings;
+        c.media_timeout = Duration::from_secs(2);
+    })
+    .await;
+    eventually("the left-over recording is handed over", || platform.recorded(|r| !r.recordings.is_empty())).await;
+    let rec = platform.recorded(|r| r.recordings[0].clone());
+    assert_eq!(
+        (rec.tenant_id.as_str(), rec.contact_id.as_str(), rec.call_id.as_str()),
+        ("t1", "contact-9", "call-1@carrier")
+    );
+    assert!(rec.duration_ms >= 2000 && rec.caller_sound_ms >= 2000 && rec.agent_sound_ms >= 2000, "{rec:?}");
+    eventually("its files are removed once taken", || !wav.exists()).await;
+
+    // A caller whose phone vanished (no BYE, no media): released after the media timeout.
+    let mut caller = Phone::new(edge.udp).await;
+    assert_eq!(caller.call("+14155550111").await, 200);
+    caller.talk(5).await;
+    let bye = caller.answer_request(6000).await.expect("the edge hangs up on a silent caller");
+    assert!(bye.starts_with("BYE "), "{bye}");
+    eventually("the silent caller's wait is an abandonment", || platform.recorded(|r| r.abandoned.len() == 1)).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

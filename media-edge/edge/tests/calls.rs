@@ -166,6 +166,8 @@ async fn a_tenant_at_its_call_limit_gets_busy_and_bad_offers_are_refused() {
     let mut third = Phone::new(edge.udp).await;
     assert_eq!(third.call("+14155550111").await, 200, "the slot is free again");
     assert_eq!(third.bye().await, 200);
+    // The slot frees when the call's task has ended, just after the BYE.
+    tokio::time::sleep(Duration::from_millis(200)).await;
 
     // An offer without PCMU or PCMA: 488.
     let g729 = Phone::new(edge.udp).await;

@@ -91,6 +91,25 @@ impl<W: Write + Seek> StereoRecorder<W> {
     }
 }
 
+/// Reads back a recording file (one left by a process that died mid-call: its header counts
+/// the frames flushed so far): what it holds.
+pub fn summarize(wav: &[u8]) -> Result<RecordingSummary, RecordingError> {
+    let reader = hound::WavReader::new(std::io::Cursor::new(wav))?;
+    let spec = reader.spec();
+    if spec.channels != 2 || spec.sample_rate != SAMPLE_RATE || spec.bits_per_sample != 16 {
+        return Err(RecordingError::Write(hound::Error::Unsupported));
+    }
+    let mut summary = RecordingSummary::default();
+    let samples: Vec<i16> = reader.into_samples::<i16>().collect::<Result<_, _>>()?;
+    for frame in samples.chunks(FRAME_SAMPLES * 2) {
+        let loud = |side: usize| frame.iter().skip(side).step_by(2).any(|v| v.unsigned_abs() > SOUND_THRESHOLD as u16);
+        summary.frames += 1;
+        summary.caller_frames_with_sound += u64::from(loud(0));
+        summary.agent_frames_with_sound += u64::from(loud(1));
+    }
+    Ok(summary)
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Cursor;
@@ -131,7 +150,13 @@ mod tests {
             // Dropped without finish (a crash): hound finalises on drop, and the periodic
             // flush already left a valid header for the first 100 frames.
         }
-        let reader = hound::WavReader::new(Cursor::new(out.into_inner())).expect("valid wav");
+        let wav = out.into_inner();
+        let reader = hound::WavReader::new(Cursor::new(wav.clone())).expect("valid wav");
         assert!(reader.duration() >= 16_000);
+        let summary = summarize(&wav).expect("readable");
+        assert!(
+            summary.frames >= 100 && summary.caller_frames_with_sound == 0,
+            "{summary:?} (100 is below the threshold)"
+        );
     }
 }

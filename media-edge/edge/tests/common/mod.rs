@@ -125,14 +125,24 @@ pub fn route(flow: Option<serde_json::Value>, queue: Option<&str>, max_calls: u3
 }
 
 pub async fn edge_with(numbers: HashMap<String, NumberRoute>, slow: Vec<String>) -> (EdgeHandle, Arc<Memory>) {
+    edge_configured(numbers, slow, |_| {}).await
+}
+
+/// An edge with settings changed by `tweak`.
+pub async fn edge_configured(
+    numbers: HashMap<String, NumberRoute>,
+    slow: Vec<String>,
+    tweak: impl FnOnce(&mut EdgeConfig),
+) -> (EdgeHandle, Arc<Memory>) {
     let platform = Arc::new(Memory { numbers, slow, recorded: Mutex::default() });
     let mut config = EdgeConfig::new("127.0.0.1:0".parse().expect("addr"), REALM);
-    config.recordings_dir = std::env::temp_dir().join(format!("sb-edge-rec-{}", std::process::id()));
+    config.recordings_dir = std::env::temp_dir().join(format!("sb-edge-rec-{}-{}", std::process::id(), rand_suffix()));
     config.announce_every = Duration::from_secs(2);
     // Each test binary picks its own part of 20000-31999 (below the ephemeral ports sipp and the
     // test sockets get) so parallel runs do not collide.
     let base = 20_000 + (std::process::id() % 300) as u16 * 40;
     config.rtp_ports = (base, base + 39);
+    tweak(&mut config);
     let edge = switchboard_edge::start(config, platform.clone()).await.expect("edge starts");
     (edge, platform)
 }
