@@ -219,6 +219,8 @@ struct CallEntry {
     local: LocalMedia,
     /// BYE sent or received.
     ending: bool,
+    /// Late offer: our offer went in the 200; the answer is due in the ACK.
+    awaiting_answer: bool,
 }
 
 struct Core {
@@ -660,6 +662,7 @@ Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{body}",
                 input,
                 local: r.local,
                 ending: false,
+                awaiting_answer: false,
             },
         );
     }
@@ -740,11 +743,8 @@ Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{body}",
                 }
             }
             Incoming::Cancel { invite } => self.answer(invite, 487, None, &[], None),
-            Incoming::Retransmission
-            | Incoming::AckAbsorbed
-            | Incoming::Ack2xx
-            | Incoming::StrayAck
-            | Incoming::CancelAnswered => {}
+            Incoming::Ack2xx => self.on_ack(raw),
+            Incoming::Retransmission | Incoming::AckAbsorbed | Incoming::StrayAck | Incoming::CancelAnswered => {}
         }
     }
 
@@ -794,6 +794,27 @@ Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{body}",
             // Requests that belong in a dialog but name none.
             "BYE" | "INFO" => self.answer(tx, 481, None, &[], None),
             _ => self.answer(tx, 405, None, &[("Allow".into(), switchboard_sip::message::METHODS.join(", "))], None),
+        }
+    }
+
+    /// The ACK of our 2xx: for a late offer it carries the caller's answer (§13.2.1); without a
+    /// usable one the call cannot have media and is ended.
+    fn on_ack(&mut self, raw: &Raw<'_>) {
+        let call_id = raw.one("Call-ID").unwrap_or_default().to_owned();
+        let Some(entry) = self.calls.get_mut(&call_id).filter(|c| c.awaiting_answer) else { return };
+        entry.awaiting_answer = false;
+        let answer = Session::parse(raw.body_by_length().unwrap_or_default())
+            .map_err(|e| e.to_string())
+            .and_then(|s| sdp::accept_answer(&s).map_err(|e| e.to_string()));
+        match answer {
+            Ok(negotiated) => {
+                let _ = entry.input.try_send(CallInput::Renegotiated(negotiated));
+            }
+            Err(e) => {
+                tracing::info!(call = %call_id, error = %e, "late offer without a usable answer in the ACK");
+                let _ = entry.input.try_send(CallInput::Gone);
+                self.send_bye(&call_id);
+            }
         }
     }
 
@@ -906,14 +927,14 @@ Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{body}",
         let (our_tag, peer) = (pending.tag.clone(), pending.peer.clone());
         let Ok(raw) = Raw::lex(&bytes) else { return };
         let body = raw.body_by_length().unwrap_or_default();
-        if body.is_empty() {
-            // Late offer (SDP in the ACK) is not supported: carriers fall back to an early
-            // offer on 488.
-            return self.answer(tx, 488, Some("SDP offer required"), &[], None);
-        }
-        let offer = match Session::parse(body) {
-            Ok(o) => o,
-            Err(e) => return self.answer(tx, 488, Some(&e.to_string()), &[], None),
+        // No SDP: a late offer (RFC 3261 §13.2.1): our offer goes in the 200, the answer comes
+        // in the ACK; until then the call sends nothing (no address yet).
+        let offer = match body.is_empty() {
+            true => None,
+            false => match Session::parse(body) {
+                Ok(o) => Some(o),
+                Err(e) => return self.answer(tx, 488, Some(&e.to_string()), &[], None),
+            },
         };
         let (rtp, rtcp) = match self.ports.bind_pair() {
             Ok(pair) => pair,
@@ -923,9 +944,12 @@ Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{body}",
             }
         };
         let local = self.local_media(&rtp);
-        let (negotiated, answer) = match sdp::answer(&offer, &local, false) {
-            Ok(a) => a,
-            Err(e) => return self.answer(tx, 488, Some(&e.to_string()), &[], None),
+        let (negotiated, answer) = match &offer {
+            Some(offer) => match sdp::answer(offer, &local, false) {
+                Ok(a) => a,
+                Err(e) => return self.answer(tx, 488, Some(&e.to_string()), &[], None),
+            },
+            None => (sdp::Negotiated::awaiting_answer(), sdp::offer(&local, Direction::SendRecv)),
         };
         let Some(dialog) = Dialog::uas(&raw, &our_tag) else {
             return self.answer(tx, 400, Some("INVITE without From tag or Contact"), &[], None);
@@ -959,7 +983,10 @@ Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{body}",
         }));
         *self.tenant_calls.entry(tenant.clone()).or_default() += 1;
         let side = Side::Caller { agent_leg: None };
-        self.calls.insert(call_id, CallEntry { side, tenant, dialog, peer: peer.clone(), input, local, ending: false });
+        let awaiting_answer = offer.is_none();
+        let entry =
+            CallEntry { side, tenant, dialog, peer: peer.clone(), input, local, ending: false, awaiting_answer };
+        self.calls.insert(call_id, entry);
         let contact = self.contact(&peer);
         self.answer(tx, 200, None, &[("Contact".into(), contact)], Some(("application/sdp", answer.into_bytes())));
     }

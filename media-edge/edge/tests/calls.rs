@@ -185,3 +185,22 @@ Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
     assert_eq!(status(&response), 488, "{response}");
     assert!(response.contains("no common codec"), "{response}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_offer_gets_our_offer_in_the_200_and_its_answer_from_the_ack() {
+    let numbers = HashMap::from([("+14155550111".to_owned(), route(Some(menu_flow()), None, 10))]);
+    let (edge, _) = edge_with(numbers, vec![]).await;
+    let mut phone = Phone::new(edge.udp).await;
+    let ok = phone.call_late_offer("+14155550111", true).await;
+    assert!(ok.contains("m=audio") && ok.contains("PCMU/8000") && ok.contains("PCMA/8000"), "our offer: {ok}");
+    let (menu, packets) = phone.listen(1000).await;
+    assert!(packets >= 40, "media flows once the ACK answered ({packets} packets)");
+    assert!(rms(&menu) > 500.0, "the menu is heard (rms {})", rms(&menu));
+    assert_eq!(phone.bye().await, 200);
+
+    // An ACK without the answer leaves the call without media: the edge ends it.
+    let mut mute = Phone::new(edge.udp).await;
+    mute.call_late_offer("+14155550111", false).await;
+    let bye = mute.answer_request(3000).await.expect("the edge hangs up");
+    assert!(bye.starts_with("BYE "), "{bye}");
+}

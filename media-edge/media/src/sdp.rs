@@ -263,6 +263,19 @@ pub struct Negotiated {
     pub remote_direction: Direction,
 }
 
+impl Negotiated {
+    /// Before a late offer's answer arrives: PCMU, nowhere to send yet.
+    pub fn awaiting_answer() -> Negotiated {
+        Negotiated {
+            codec: Codec::Pcmu,
+            payload_type: Codec::Pcmu.payload_type(),
+            dtmf_payload_type: None,
+            remote: SocketAddr::new(NO_ADDRESS, 0),
+            remote_direction: Direction::SendRecv,
+        }
+    }
+}
+
 /// Our side of the media: where we receive and the `o=` line's numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocalMedia {

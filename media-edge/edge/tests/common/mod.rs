@@ -274,6 +274,23 @@ Contact: <sip:phone@{local}>\r\n{extra}{ct}Content-Length: {}\r\n\r\n{body}",
         code
     }
 
+    /// INVITE without SDP (a late offer); the edge's offer comes in the 200 and our answer (or
+    /// nothing, if `answer` is false) goes in the ACK. Returns the 200.
+    pub async fn call_late_offer(&mut self, number: &str, answer: bool) -> String {
+        let uri = format!("sip:{number}@{}", self.edge);
+        self.to = format!("<{uri}>");
+        let invite = self.request("INVITE", &uri, "", "");
+        self.send(&invite).await;
+        let response = self.final_response().await;
+        assert_eq!(status(&response), 200, "{response}");
+        self.to_tag = header(&response, "To").and_then(|t| t.split(";tag=").nth(1)).map(str::to_owned);
+        self.edge_media = media_of(&response);
+        let body = if answer { self.sdp("sendrecv") } else { String::new() };
+        let ack = self.request("ACK", &format!("sip:{}", self.edge), "", &body);
+        self.send(&ack).await;
+        response
+    }
+
     pub async fn ack(&self) {
         let uri = format!("sip:{}", self.edge);
         let ack = self.request("ACK", &uri, "", "");
