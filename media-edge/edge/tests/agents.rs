@@ -137,6 +137,7 @@ async fn an_unregistered_or_hanging_up_agent_phone_is_reported_and_the_caller_ha
     let wrong = Baresip::start(edge.udp, "agent8", "not-the-password").expect("baresip");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(edge.control.registered().await.is_empty(), "refused:\n{}", wrong.log());
+    assert!(wrong.log().contains("403"), "it tried and was refused:\n{}", wrong.log());
     drop(wrong);
 
     // Registered, connected, then the agent quits: the caller is released with BYE.

@@ -171,38 +171,27 @@ async fn command(state: &AppState, call: &str, command: CallCommand) -> Result<(
     })
 }
 
-/// `POST /api/v1/agent/contacts/{id}/call/hold`: the caller hears music, the agent nothing.
-pub async fn hold(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    let (_, call) = connected_call(&state, &p, &id).await?;
-    command(&state, &call, CallCommand::Hold).await?;
+/// A call button: the connected call of contact `id` gets `command`.
+async fn button(state: &AppState, p: &Principal, id: &str, what: CallCommand) -> Result<StatusCode, ApiError> {
+    let (_, call) = connected_call(state, p, id).await?;
+    command(state, &call, what).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `POST /api/v1/agent/contacts/{id}/call/hold`: the caller hears music, the agent nothing.
+pub async fn hold(s: State<AppState>, p: Extension<Principal>, id: Path<String>) -> Result<StatusCode, ApiError> {
+    button(&s, &p, &id, CallCommand::Hold).await
+}
+
 /// `POST /api/v1/agent/contacts/{id}/call/resume`.
-pub async fn resume(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    let (_, call) = connected_call(&state, &p, &id).await?;
-    command(&state, &call, CallCommand::Resume).await?;
-    Ok(StatusCode::NO_CONTENT)
+pub async fn resume(s: State<AppState>, p: Extension<Principal>, id: Path<String>) -> Result<StatusCode, ApiError> {
+    button(&s, &p, &id, CallCommand::Resume).await
 }
 
 /// `POST /api/v1/agent/contacts/{id}/call/hangup`: ends the call; the contact stays connected
 /// for the agent to finish (notes, disposition).
-pub async fn hangup(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    let (_, call) = connected_call(&state, &p, &id).await?;
-    command(&state, &call, CallCommand::Hangup).await?;
-    Ok(StatusCode::NO_CONTENT)
+pub async fn hangup(s: State<AppState>, p: Extension<Principal>, id: Path<String>) -> Result<StatusCode, ApiError> {
+    button(&s, &p, &id, CallCommand::Hangup).await
 }
 
 /// A blind transfer of a connected call to a number: the caller is sent there (REFER), the

@@ -270,7 +270,9 @@ impl Platform for StorePlatform {
             uuid::Uuid::now_v7().to_string(),
             Some(contact.id),
             Direction::Internal,
-            format!("recording:{}:{}", recording.call_id, attachment.id),
+            // The same file handed over again (the sweep after a failed announcement) is one
+            // message, not two.
+            format!("recording:{}:{}:{}", recording.call_id, contact.id, recording.duration_ms),
             "switchboard".into(),
             contact.customer.clone().unwrap_or_default(),
             format!("Call recording, {} seconds", recording.duration_ms.div_ceil(1000)),
