@@ -14,8 +14,14 @@ else
   echo "test: *** PostgreSQL/RabbitMQ unavailable: their suites will be SKIPPED ***" >&2
 fi
 
+# Tenant plugin guests (SDK examples, fixtures) are built for this target by the tests.
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+  rustup target add wasm32-wasip2 || echo "test: *** could not add wasm32-wasip2: plugin guest tests will fail or skip ***" >&2
+fi
+
 echo "== cargo fmt --check" >&2
 cargo fmt --all --check
+(cd tenant-plugins && cargo fmt --all --check)
 echo "== cargo clippy" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== web: type-check, build, unit tests (Vitest)" >&2

@@ -5,6 +5,7 @@
 //! servers through `infra/services.sh`.
 
 pub mod baresip;
+pub mod plugins;
 
 use std::path::PathBuf;
 use std::sync::Arc;
