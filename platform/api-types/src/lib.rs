@@ -10,12 +10,14 @@ mod billing;
 mod config;
 mod error;
 mod identity;
+mod plugins;
 mod routing;
 
 pub use billing::*;
 pub use config::*;
 pub use error::{ErrorBody, ErrorCode, ErrorDetail, FieldError};
 pub use identity::*;
+pub use plugins::*;
 pub use routing::*;
 
 /// One page of a list; pass `next_cursor` as `?after=` to get the next.

@@ -12,6 +12,7 @@ mod id;
 mod identity;
 mod message;
 mod pii;
+mod plugin;
 mod resources;
 mod routing;
 mod webhook;
@@ -27,6 +28,7 @@ pub use id::{
 pub use identity::{Role, RoleParseError, UserStatus};
 pub use message::{Attachment, ChannelMessage, Direction, SmsProvider};
 pub use pii::Pii;
+pub use plugin::{Plugin, PluginCall, PluginCapabilities, PluginSecret, PluginVersion};
 pub use resources::{
     AgentSelection, ApiKey, Channel, ChannelCosts, ChannelEndpoint, EndpointKind, IvrFlow, MAX_SKILL_LEVEL, Overflow,
     OverflowTarget, Prompt, Queue, RelaxStep, SipAccount, Skill, SkillLevel, SkillRequirement, Tenant, TenantStatus,

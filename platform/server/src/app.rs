@@ -47,6 +47,8 @@ pub struct AppState {
     pub billing: Option<Arc<crate::billing::Billing>>,
     /// Calls: the in-process edge's controls and the SIP realm.
     pub voice: crate::voice::Voice,
+    /// Tenants' WebAssembly plugins.
+    pub plugins: crate::plugins::Plugins,
 }
 
 impl std::fmt::Debug for AppState {

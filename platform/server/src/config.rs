@@ -95,6 +95,8 @@ pub struct Config {
     pub rtp_port_max: u16,
     /// Concurrent calls one tenant may have on an edge.
     pub voice_max_calls_per_tenant: u32,
+    /// The `switchboard` binary whose `plugin compile-worker` compiles plugins; empty: this one.
+    pub plugin_compiler: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -139,6 +141,7 @@ impl Default for Config {
             rtp_port_min: 20_000,
             rtp_port_max: 29_999,
             voice_max_calls_per_tenant: 50,
+            plugin_compiler: None,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod email;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod plugins;
 pub mod routes;
 pub mod routing;
 pub mod voice;
@@ -101,6 +102,7 @@ pub fn state(
     relay: email::Relay,
 ) -> AppState {
     let metrics = Arc::new(Metrics::new(store.backend(), bus.backend()));
+    let (store_for_plugins, objects_for_plugins) = (store.clone(), objects.clone());
     let routing = routing::Routing::new(store.clone(), bus.clone());
     AppState {
         routing,
@@ -121,6 +123,7 @@ pub fn state(
         web_dir: config.web_dir.clone(),
         billing: None,
         voice: voice::Voice::new(&config.sip_realm),
+        plugins: plugins::Plugins::new(config, store_for_plugins, objects_for_plugins),
     }
 }
 

@@ -66,6 +66,10 @@ pub enum Resource {
     IvrFlow,
     /// An uploaded prompt (by name).
     Prompt,
+    /// A plugin (by name).
+    Plugin,
+    /// A plugin secret (by name).
+    PluginSecret,
 }
 
 /// One route.
@@ -116,6 +120,8 @@ fn r(
         (true, "webhooks") => Resource::Webhook,
         (true, "ivr-flows") => Resource::IvrFlow,
         (true, "prompts") => Resource::Prompt,
+        (true, "plugins") => Resource::Plugin,
+        (true, "plugin-secrets") => Resource::PluginSecret,
         (true, _) => Resource::ApiKey,
     };
     Route { method, path, access, summary, tag, request, status, response, resource, handler }
@@ -449,6 +455,20 @@ pub fn table() -> Vec<Route> {
     t.push(r(Method::POST, "/api/v1/prompts", R(Role::Admin), "prompts", "Upload a prompt (?name=; raw WAV body of any rate, converted to 8 kHz mono; at most 10 minutes)", N, 201, J("PromptView"), post(crate::voice::prompts::create).layer(prompt_limit())));
     t.push(r(Method::GET, "/api/v1/prompts/{id}", R(Role::Supervisor), "prompts", "A prompt's audio (8 kHz mono WAV)", N, 200, T, get(crate::voice::prompts::download)));
     t.push(r(Method::PUT, "/api/v1/prompts/{id}", R(Role::Admin), "prompts", "Replace a prompt's audio (raw WAV body)", N, 200, J("PromptView"), put(crate::voice::prompts::replace).layer(prompt_limit())));
+    let plugin_limit = || axum::extract::DefaultBodyLimit::max(crate::plugins::api::MAX_PLUGIN_BYTES);
+    t.push(r(Method::GET, "/api/v1/plugins", R(Role::Admin), "plugins", "The tenant's WebAssembly plugins", N, 200, P("PluginView"), get(crate::plugins::api::list)));
+    t.push(r(Method::POST, "/api/v1/plugins", R(Role::Admin), "plugins", "A new plugin (?name=&note=; raw component body, `application/wasm`): validated and compiled, not activated", N, 201, J("PluginView"), post(crate::plugins::api::create).layer(plugin_limit())));
+    t.push(r(Method::GET, "/api/v1/plugins/{id}", R(Role::Admin), "plugins", "A plugin: versions, the active one, grants", N, 200, J("PluginView"), get(crate::plugins::api::read)));
+    t.push(r(Method::DELETE, "/api/v1/plugins/{id}", R(Role::Admin), "plugins", "Delete a plugin (it stops running)", N, 204, N, delete(crate::plugins::api::remove)));
+    t.push(r(Method::POST, "/api/v1/plugins/{id}/versions", R(Role::Admin), "plugins", "Upload a version (raw component body, `application/wasm`; ?note=): validated and compiled, not activated", N, 201, J("PluginView"), post(crate::plugins::api::upload).layer(plugin_limit())));
+    t.push(r(Method::POST, "/api/v1/plugins/{id}/activate", R(Role::Admin), "plugins", "Run a version (an older one rolls back); one plugin per hook", J("PluginActivateInput"), 200, J("PluginView"), post(crate::plugins::api::activate)));
+    t.push(r(Method::POST, "/api/v1/plugins/{id}/deactivate", R(Role::Admin), "plugins", "Stop running the plugin", N, 200, J("PluginView"), post(crate::plugins::api::deactivate)));
+    t.push(r(Method::PUT, "/api/v1/plugins/{id}/grants", R(Role::Admin), "plugins", "What the tenant allows the plugin (key-value store, HTTP hosts, secrets); deny by default", J("PluginCapabilitiesView"), 200, J("PluginView"), put(crate::plugins::api::grant)));
+    t.push(r(Method::GET, "/api/v1/plugins/{id}/calls", R(Role::Admin), "plugins", "The plugin's calls, newest first (?before=&limit=), with what each decided or why it failed, and its logs", N, 200, P("PluginCallView"), get(crate::plugins::api::calls)));
+    t.push(r(Method::POST, "/api/v1/plugins/{id}/versions/{version}/replay", R(Role::Admin), "plugins", "What a version would decide for the newest contacts, next to what happens now (changes nothing)", J("PluginReplayInput"), 200, J("PluginReplayView"), post(crate::plugins::api::replay)));
+    t.push(r(Method::GET, "/api/v1/plugin-secrets", R(Role::Admin), "plugin-secrets", "Names of the secrets plugins may be granted", N, 200, P("PluginSecretView"), get(crate::plugins::api::secrets)));
+    t.push(r(Method::POST, "/api/v1/plugin-secrets", R(Role::Admin), "plugin-secrets", "Set a secret (made or replaced; write-only)", J("PluginSecretInput"), 200, J("PluginSecretView"), post(crate::plugins::api::set_secret)));
+    t.push(r(Method::DELETE, "/api/v1/plugin-secrets/{id}", R(Role::Admin), "plugin-secrets", "Delete a secret", N, 204, N, delete(crate::plugins::api::delete_secret)));
     t.push(r(Method::DELETE, "/api/v1/prompts/{id}", R(Role::Admin), "prompts", "Delete a prompt no flow plays", N, 204, N, delete(crate::voice::prompts::remove)));
     t.push(r(Method::GET, "/api/v1/webhooks/{id}/deliveries", R(Role::Admin), "webhooks", "Delivery log of an endpoint, newest first", N, 200, P("WebhookDeliveryView"), get(docs::deliveries)));
     t

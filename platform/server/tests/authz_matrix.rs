@@ -98,6 +98,19 @@ async fn fresh(app: &TestApp, w: &World, resource: Resource) -> String {
             assert_eq!(status, StatusCode::CREATED, "{v}");
             return v["name"].as_str().expect("name").to_owned();
         }
+        Resource::Plugin => {
+            let name = w.unique("plugin-");
+            let (status, v) = send(app, Some(t), "POST", &format!("/api/v1/plugins?name={name}"), None, true).await;
+            assert_eq!(status, StatusCode::CREATED, "{v}");
+            return v["name"].as_str().expect("name").to_owned();
+        }
+        Resource::PluginSecret => {
+            let name = w.unique("SECRET_");
+            let (status, v) =
+                app.call("POST", "/api/v1/plugin-secrets", Some(t), Some(json!({"name": name, "value": "v"}))).await;
+            assert_eq!(status, StatusCode::OK, "{v}");
+            return name;
+        }
         Resource::None => panic!("no object for a route without an id"),
     };
     v["id"].as_str().expect("id").to_owned()
@@ -120,7 +133,18 @@ fn prompt_wav() -> Vec<u8> {
     out.into_inner()
 }
 
-/// One request: JSON, or for prompt uploads (`wav`) a raw WAV body.
+/// A plugin component (the trivial fixture).
+fn plugin_wasm() -> Vec<u8> {
+    static WASM: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    WASM.get_or_init(|| {
+        switchboard_testkit::plugins::guest("fixture-trivial")
+            .expect("the wasm32-wasip2 target (infra/test.sh adds it)")
+    })
+    .clone()
+}
+
+/// One request: JSON, or for uploads (`wav`) a raw body: a component for plugin routes, a WAV
+/// for prompts.
 async fn send(
     app: &TestApp,
     token: Option<&str>,
@@ -132,17 +156,24 @@ async fn send(
     if !wav {
         return app.call(method, path, token, body).await;
     }
-    let mut req = axum::http::Request::builder().method(method).uri(path).header("content-type", "audio/wav");
+    let plugin = path.starts_with("/api/v1/plugins");
+    let (kind, raw) = if plugin { ("application/wasm", plugin_wasm()) } else { ("audio/wav", prompt_wav()) };
+    let mut req = axum::http::Request::builder().method(method).uri(path).header("content-type", kind);
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
     }
-    app.send(req.body(axum::body::Body::from(prompt_wav())).expect("request")).await
+    app.send(req.body(axum::body::Body::from(raw)).expect("request")).await
 }
 
 /// Whether a route takes a raw WAV (prompt uploads); POSTs get a fresh `?name=`.
 fn wav_route(w: &World, route: &Route, path: &str) -> (bool, String) {
-    let wav = route.tag == "prompts" && matches!(route.method.as_str(), "POST" | "PUT");
-    let path = if wav && route.method == axum::http::Method::POST {
+    let prompt = route.tag == "prompts" && matches!(route.method.as_str(), "POST" | "PUT");
+    let component = route.tag == "plugins"
+        && route.method == axum::http::Method::POST
+        && (route.path == "/api/v1/plugins" || route.path.ends_with("/versions"));
+    let wav = prompt || component;
+    let fresh_name = route.path == "/api/v1/prompts" || route.path == "/api/v1/plugins";
+    let path = if wav && route.method == axum::http::Method::POST && fresh_name {
         format!("{path}?name={}", w.unique("upload-"))
     } else {
         path.to_owned()
@@ -195,6 +226,10 @@ async fn sample_body(app: &TestApp, w: &World, route: &Route, path: &str) -> Opt
         ("POST", "/api/v1/webhooks") | ("PUT", "/api/v1/webhooks/{id}") => {
             json!({"name": w.unique("hook"), "url": "https://crm.example/hooks", "events": ["contact.done"], "active": false})
         }
+        ("POST", "/api/v1/plugins/{id}/activate") => json!({"version": 1}),
+        ("PUT", "/api/v1/plugins/{id}/grants") => json!({"kv": false, "http_hosts": [], "secrets": []}),
+        ("POST", "/api/v1/plugins/{id}/versions/{version}/replay") => json!({"contacts": 1}),
+        ("POST", "/api/v1/plugin-secrets") => json!({"name": w.unique("SECRET_"), "value": "v"}),
         ("PUT", "/api/v1/routing-rules") => json!({
             "voice_interrupts_text": true, "max_per_channel": {"email": 3}, "sticky_secs": 600,
             "misses_before_away": 3, "secs_per_priority_point": 6, "wrap_up_secs": 0
@@ -304,6 +339,8 @@ async fn authorisation_matrix_over_every_tenant_scoped_route() {
             Resource::Webhook,
             Resource::IvrFlow,
             Resource::Prompt,
+            Resource::Plugin,
+            Resource::PluginSecret,
         ] {
             let id = fresh(&app, &w, r).await;
             w.fixtures.insert(r, id);
@@ -320,7 +357,8 @@ async fn authorisation_matrix_over_every_tenant_scoped_route() {
             let path = match w.fixtures.get(&route.resource) {
                 Some(id) => route.path.replace("{id}", id),
                 None => route.path.to_owned(),
-            };
+            }
+            .replace("{version}", "1");
             let method = route.method.as_str();
 
             // 1. No credentials.

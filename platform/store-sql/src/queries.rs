@@ -1,9 +1,9 @@
 //! The `Store` methods, written once for both databases.
 
 use switchboard_domain::{
-    ApiKey, ApiKeyId, ChannelCosts, ChannelMessage, Contact, ContactEvent, ContactId, EmailAddress, SessionId,
-    SkillLevel, Tenant, TenantId, TenantStatus, UnixMillis, UsageKind, UsageRecord, UsageReport, User, UserId,
-    WebhookDelivery, WebhookId,
+    ApiKey, ApiKeyId, ChannelCosts, ChannelMessage, Contact, ContactEvent, ContactId, EmailAddress, PluginCall,
+    SessionId, SkillLevel, Tenant, TenantId, TenantStatus, UnixMillis, UsageKind, UsageRecord, UsageReport, User,
+    UserId, WebhookDelivery, WebhookId,
 };
 use switchboard_store::{
     ApiKeySecret, ContactFilter, Credentials, DocKind, NewTenant, Page, PageRequest, RefreshOutcome, RefreshToken,
@@ -1320,6 +1320,143 @@ impl Store for SqlStore {
     async fn usage_reports(&self, tenant: TenantId, limit: u32) -> Result<Vec<UsageReport>, StoreError> {
         let limit = limit.clamp(1, 500);
         self.reports(tenant, &format!("WHERE tenant_id = $1 ORDER BY sealed_at DESC, id DESC LIMIT {limit}")).await
+    }
+
+    async fn plugin_kv_get(&self, tenant: TenantId, key: &str) -> Result<Option<String>, StoreError> {
+        let mut tx = self.begin(Some(tenant), false).await?;
+        let row = sqlx::query(&self.sql("SELECT value FROM plugin_kv WHERE tenant_id = $1 AND key = $2"))
+            .bind(tenant.to_string())
+            .bind(key)
+            .fetch_optional(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?;
+        tx.commit().await?;
+        row.map(|r| text(&r, "value")).transpose()
+    }
+
+    async fn plugin_kv_set(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        value: &str,
+        max_keys: u32,
+        now: UnixMillis,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        let exists = sqlx::query(&self.sql("SELECT 1 AS one FROM plugin_kv WHERE tenant_id = $1 AND key = $2"))
+            .bind(tenant.to_string())
+            .bind(key)
+            .fetch_optional(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?
+            .is_some();
+        if !exists {
+            let row = sqlx::query(&self.sql("SELECT COUNT(*) AS n FROM plugin_kv WHERE tenant_id = $1"))
+                .bind(tenant.to_string())
+                .fetch_one(&mut *tx.tx)
+                .await
+                .map_err(backend_err)?;
+            if int(&row, "n")? >= i64::from(max_keys) {
+                return Err(StoreError::Conflict { what: format!("the tenant's plugin store holds {max_keys} keys") });
+            }
+        }
+        sqlx::query(&self.sql(
+            "INSERT INTO plugin_kv (tenant_id, key, value, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        ))
+        .bind(tenant.to_string())
+        .bind(key)
+        .bind(value)
+        .bind(now)
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await
+    }
+
+    async fn plugin_kv_delete(&self, tenant: TenantId, key: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        sqlx::query(&self.sql("DELETE FROM plugin_kv WHERE tenant_id = $1 AND key = $2"))
+            .bind(tenant.to_string())
+            .bind(key)
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?;
+        tx.commit().await
+    }
+
+    async fn record_plugin_call(
+        &self,
+        tenant: TenantId,
+        call: &PluginCall,
+        forget_before: UnixMillis,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        sqlx::query(&self.sql(
+            "INSERT INTO plugin_calls (tenant_id, id, plugin, version, hook, contact_id, at, duration_us, outcome, \
+             detail, logs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        ))
+        .bind(tenant.to_string())
+        .bind(&call.id)
+        .bind(&call.plugin)
+        .bind(i64::from(call.version))
+        .bind(&call.hook)
+        .bind(call.contact_id.as_deref())
+        .bind(call.at)
+        .bind(i64::try_from(call.duration_us).unwrap_or(i64::MAX))
+        .bind(&call.outcome)
+        .bind(&call.detail)
+        .bind(call.logs.to_string())
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        sqlx::query(&self.sql("DELETE FROM plugin_calls WHERE tenant_id = $1 AND at < $2"))
+            .bind(tenant.to_string())
+            .bind(forget_before)
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?;
+        tx.commit().await
+    }
+
+    async fn plugin_calls(
+        &self,
+        tenant: TenantId,
+        plugin: &str,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<PluginCall>, StoreError> {
+        let limit = limit.clamp(1, 500);
+        let mut tx = self.begin(Some(tenant), false).await?;
+        let rows = sqlx::query(&self.sql(&format!(
+            "SELECT id, plugin, version, hook, contact_id, at, duration_us, outcome, detail, logs FROM plugin_calls \
+             WHERE tenant_id = $1 AND plugin = $2 AND id < $3 ORDER BY id DESC LIMIT {limit}"
+        )))
+        .bind(tenant.to_string())
+        .bind(plugin)
+        .bind(before.unwrap_or("~"))
+        .fetch_all(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| {
+                let logs = text(r, "logs")?;
+                Ok(PluginCall {
+                    id: text(r, "id")?,
+                    plugin: text(r, "plugin")?,
+                    version: u32::try_from(int(r, "version")?).unwrap_or(0),
+                    hook: text(r, "hook")?,
+                    contact_id: opt_text(r, "contact_id")?,
+                    at: int(r, "at")?,
+                    duration_us: u64::try_from(int(r, "duration_us")?).unwrap_or(0),
+                    outcome: text(r, "outcome")?,
+                    detail: text(r, "detail")?,
+                    logs: serde_json::from_str(&logs)
+                        .map_err(|e| StoreError::Corrupt(format!("plugin call logs: {e}")))?,
+                })
+            })
+            .collect()
     }
 }
 

@@ -3,8 +3,8 @@
 
 use serde::{Serialize, de::DeserializeOwned};
 use switchboard_domain::{
-    BillingAccount, BusinessHours, ChannelEndpoint, IvrFlow, Prompt, Queue, RoutingRules, SipAccount, Skill,
-    SmsProvider, TenantId, Webhook,
+    BillingAccount, BusinessHours, ChannelEndpoint, IvrFlow, Plugin, PluginSecret, Prompt, Queue, RoutingRules,
+    SipAccount, Skill, SmsProvider, TenantId, Webhook,
 };
 
 use crate::{Page, PageRequest, Store, StoreError};
@@ -30,6 +30,10 @@ pub enum DocKind {
     SipAccount,
     /// [`Prompt`] (id: its name).
     Prompt,
+    /// [`Plugin`] (id: its name).
+    Plugin,
+    /// [`PluginSecret`] (id: its name).
+    PluginSecret,
 }
 
 /// The id of the tenant's routing-rules document.
@@ -52,6 +56,8 @@ impl DocKind {
             DocKind::IvrFlow => "ivr_flow",
             DocKind::SipAccount => "sip_account",
             DocKind::Prompt => "prompt",
+            DocKind::Plugin => "plugin",
+            DocKind::PluginSecret => "plugin_secret",
         }
     }
 }
@@ -126,6 +132,26 @@ impl Document for IvrFlow {
 
 impl Document for Prompt {
     const KIND: DocKind = DocKind::Prompt;
+    fn doc_id(&self) -> String {
+        self.name.clone()
+    }
+    fn doc_name(&self) -> String {
+        self.name.clone()
+    }
+}
+
+impl Document for Plugin {
+    const KIND: DocKind = DocKind::Plugin;
+    fn doc_id(&self) -> String {
+        self.name.clone()
+    }
+    fn doc_name(&self) -> String {
+        self.name.clone()
+    }
+}
+
+impl Document for PluginSecret {
+    const KIND: DocKind = DocKind::PluginSecret;
     fn doc_id(&self) -> String {
         self.name.clone()
     }

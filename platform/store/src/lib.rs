@@ -9,8 +9,8 @@
 mod document;
 
 use switchboard_domain::{
-    ApiKey, ApiKeyId, ChannelMessage, Contact, ContactEvent, ContactId, EmailAddress, SessionId, Tenant, TenantId,
-    UnixMillis, UsageKind, UsageRecord, UsageReport, User, UserId, UserStatus, WebhookDelivery, WebhookId,
+    ApiKey, ApiKeyId, ChannelMessage, Contact, ContactEvent, ContactId, EmailAddress, PluginCall, SessionId, Tenant,
+    TenantId, UnixMillis, UsageKind, UsageRecord, UsageReport, User, UserId, UserStatus, WebhookDelivery, WebhookId,
 };
 
 pub use document::{
@@ -396,4 +396,35 @@ pub trait Store: Send + Sync + 'static {
     async fn mark_usage_report_sent(&self, tenant: TenantId, id: &str, now: UnixMillis) -> Result<(), StoreError>;
     /// The newest reports, newest first.
     async fn usage_reports(&self, tenant: TenantId, limit: u32) -> Result<Vec<UsageReport>, StoreError>;
+
+    // --- plugins ---
+
+    /// A key of the tenant's plugin key-value store.
+    async fn plugin_kv_get(&self, tenant: TenantId, key: &str) -> Result<Option<String>, StoreError>;
+    /// Sets a key; a new key beyond `max_keys` for the tenant is a [`StoreError::Conflict`].
+    async fn plugin_kv_set(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        value: &str,
+        max_keys: u32,
+        now: UnixMillis,
+    ) -> Result<(), StoreError>;
+    /// Deletes a key (absent is fine).
+    async fn plugin_kv_delete(&self, tenant: TenantId, key: &str) -> Result<(), StoreError>;
+    /// Records a plugin call, and forgets the tenant's calls older than `forget_before`.
+    async fn record_plugin_call(
+        &self,
+        tenant: TenantId,
+        call: &PluginCall,
+        forget_before: UnixMillis,
+    ) -> Result<(), StoreError>;
+    /// The newest calls of a plugin (newest first), before the id `before` if given.
+    async fn plugin_calls(
+        &self,
+        tenant: TenantId,
+        plugin: &str,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<PluginCall>, StoreError>;
 }

@@ -103,6 +103,16 @@ pub async fn create(
         notes: None,
         thread_key: None,
     };
+    let mut contact = contact;
+    match state.plugins.on_contact(p.tenant_id, &mut contact, &crate::plugins::Arrival::default()).await {
+        crate::plugins::Verdict::Reject(why) => {
+            return Err(ApiError::Conflict(format!("refused by the tenant's plugin: {why}")));
+        }
+        crate::plugins::Verdict::Voicemail => {
+            contact.attributes.insert("plugin_verdict".into(), "voicemail".into());
+        }
+        crate::plugins::Verdict::Route => {}
+    }
     state.routing.enqueue(p.tenant_id, &contact).await?;
     Ok((StatusCode::CREATED, Json(contact_view(&contact))))
 }

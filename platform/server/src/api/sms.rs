@@ -129,6 +129,8 @@ pub async fn inbound(State(state): State<AppState>, headers: HeaderMap, body: By
             let mut c = Contact::queued(Channel::Sms, queue_id, queue.priority, Some(from.clone()), now);
             c.attributes.insert("to".to_owned(), to.clone());
             c.thread_key = Some(thread);
+            let arrival = crate::plugins::Arrival { address: Some(to.clone()), text: Some(text.clone()) };
+            state.plugins.admit(tenant, &mut c, &arrival).await;
             state.routing.enqueue(tenant, &c).await?;
             c
         }

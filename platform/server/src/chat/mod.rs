@@ -225,6 +225,8 @@ pub async fn start(
     }
     contact.attributes.insert("widget".into(), endpoint.id.to_string());
     contact.thread_key = Some(format!("chat:{visitor}"));
+    let arrival = crate::plugins::Arrival { address: Some(endpoint.id.to_string()), text: None };
+    state.plugins.admit(tenant, &mut contact, &arrival).await;
     state.routing.enqueue(tenant, &contact).await?;
     let token = state.keys.issue_visitor(tenant, &endpoint.id.to_string(), &contact.id.to_string(), &visitor)?;
     tracing::info!(%tenant, contact = %contact.id, "chat started");

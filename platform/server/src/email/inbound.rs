@@ -128,6 +128,9 @@ pub async fn into_conversation(
                         c.attributes.insert("follows".to_owned(), p.id.to_string());
                     }
                     c.thread_key = Some(thread);
+                    let text: String = mail.text.chars().take(4000).collect();
+                    let arrival = crate::plugins::Arrival { address: Some(our_address.to_owned()), text: Some(text) };
+                    state.plugins.admit(tenant, &mut c, &arrival).await;
                     state.routing.enqueue(tenant, &c).await?;
                     c
                 }

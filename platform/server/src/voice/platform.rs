@@ -150,6 +150,8 @@ impl Platform for StorePlatform {
         contact.attributes.insert("dialled".into(), call.dialled.clone());
         contact.attributes.insert("endpoint_id".into(), call.endpoint_id.clone());
         contact.thread_key = Some(thread);
+        let arrival = crate::plugins::Arrival { address: Some(call.dialled.clone()), text: None };
+        self.state.plugins.admit(tenant, &mut contact, &arrival).await;
         self.state.routing.enqueue(tenant, &contact).await.map_err(|e| PlatformError(format!("{e:?}")))?;
         tracing::info!(%tenant, contact = %contact.id, "call queued");
         Ok(contact.id.to_string())

@@ -19,6 +19,22 @@ use tower::ServiceExt;
 pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!!";
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// The configuration test apps run with: plugins compiled by the `switchboard` binary's worker
+/// into one cache per test process.
+pub fn test_config() -> Config {
+    static DATA: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let data = DATA.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("switchboard-test-data-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("test data dir");
+        dir
+    });
+    Config {
+        data_dir: data.clone(),
+        plugin_compiler: Some(env!("CARGO_BIN_EXE_switchboard").into()),
+        ..Config::default()
+    }
+}
+
 pub struct TestApp {
     pub router: Router,
     pub state: AppState,
@@ -45,7 +61,7 @@ impl TestApp {
             db.store().await,
             Arc::new(bus.clone()),
             SECRET,
-            &Config::default(),
+            &test_config(),
             Arc::new(object_store::memory::InMemory::new()),
             switchboard_server::email::Relay::new(None).expect("no relay"),
         );
@@ -55,6 +71,7 @@ impl TestApp {
     /// Lets tenant-set URLs reach loopback (test peers run there).
     pub fn allow_private_targets(&mut self) {
         self.state.allow_private_targets = true;
+        self.state.plugins.allow_private_targets(true);
         self.router = app(self.state.clone());
     }
 
