@@ -51,7 +51,7 @@ impl Default for Limits {
             max_component_bytes: 16 << 20,
             memory_bytes: 64 << 20,
             table_elements: 20_000,
-            cpu_time: Duration::from_millis(50),
+            cpu_time: Duration::from_millis(100),
             wall_time: Duration::from_secs(5),
             fuel: 200_000_000,
             host_calls: 1_000,

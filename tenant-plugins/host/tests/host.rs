@@ -271,7 +271,10 @@ async fn hostile_plugins_are_contained_with_the_right_error() {
 async fn pooled_instances_carry_nothing_from_one_tenant_to_another() {
     let Some(wasm) = switchboard_testkit::plugins::guest("fixture-hostile") else { return };
     let cache = shared_cache();
-    let (host, _) = host_with(Limits { pool_instances: 4, ..test_limits() }, cache.clone(), compiler());
+    // Isolation, not speed: a generous budget so a loaded CI machine cannot turn this into a
+    // time-limit test (the budget is measured in wall time while the guest runs).
+    let limits = Limits { pool_instances: 4, cpu_time: Duration::from_secs(2), ..test_limits() };
+    let (host, _) = host_with(limits, cache.clone(), compiler());
     let plugin = host.prepare(&wasm).await.expect("prepared");
     for i in 0..2_000 {
         let tenant = if i % 2 == 0 { "tenant-a" } else { "tenant-b" };
@@ -293,7 +296,12 @@ async fn one_tenant_spinning_does_not_stall_another() {
         return;
     };
     let cache = shared_cache();
-    let limits = Limits { tenant_concurrency: 2, queue_wait: Duration::from_millis(10), ..test_limits() };
+    let limits = Limits {
+        tenant_concurrency: 2,
+        queue_wait: Duration::from_millis(10),
+        cpu_time: Duration::from_millis(100),
+        ..test_limits()
+    };
     let (host, _) = host_with(limits, cache.clone(), compiler());
     let host = Arc::new(host);
     let (hostile, trivial) =
@@ -347,7 +355,7 @@ async fn one_tenant_spinning_does_not_stall_another() {
         busy.load(std::sync::atomic::Ordering::Relaxed)
     );
     assert!(busy.load(std::sync::atomic::Ordering::Relaxed) > 0, "the noisy tenant was held to its slots");
-    // Two spinning slots on two cores: the quiet tenant's calls still finish well inside one
-    // spinning call's budget (a loose bound; the benchmark reports real numbers).
-    assert!(under_load < Duration::from_millis(40), "p99 {under_load:?}");
+    // Two spinning slots on two cores: the quiet tenant's calls still finish inside one spinning
+    // call's budget (a loose bound for a loaded CI machine; the benchmark reports real numbers).
+    assert!(under_load < Duration::from_millis(100), "p99 {under_load:?}");
 }
