@@ -37,6 +37,8 @@ async fn a_caller_is_bridged_to_the_agents_phone_held_resumed_and_recorded() {
 
     let mut caller = Phone::new(edge.udp).await;
     assert_eq!(caller.call("+14155550111").await, 200);
+    // The IVR enqueues in its own task, after the answer.
+    eventually("the call is queued", || platform.recorded(|r| !r.enqueued.is_empty())).await;
     let (contact, _) = platform.recorded(|r| r.enqueued.first().cloned()).expect("queued");
     caller.talk(5).await;
 
@@ -109,6 +111,8 @@ async fn an_unregistered_or_hanging_up_agent_phone_is_reported_and_the_caller_ha
     // Nobody registered as agent8 yet: reported, and the caller keeps waiting with music.
     let mut caller = Phone::new(edge.udp).await;
     assert_eq!(caller.call("+14155550111").await, 200);
+    // The IVR enqueues in its own task, after the answer.
+    eventually("the call is queued", || platform.recorded(|r| !r.enqueued.is_empty())).await;
     let (contact, _) = platform.recorded(|r| r.enqueued.first().cloned()).expect("queued");
     let connect = CallCommand::Connect {
         contact_id: contact.clone(),
