@@ -128,7 +128,12 @@ async fn plugins_change_contacts_and_failures_fall_back_to_the_default() {
                 "the panic message is in the logs: {panicked}"
             );
 
-            // Grants: the key-value store only once granted.
+            // Grants: bad names refused, the key-value store only once granted.
+            let (status, e) = app
+                .call("PUT", "/api/v1/plugins/router/grants", Some(&o.token), Some(json!({"secrets": ["no spaces"]})))
+                .await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+            assert_eq!(common::fields(&e), vec!["secrets.0"]);
             let c = new_contact(&app, &o.token, &queue, json!({"do": "kv", "arg": "first"})).await;
             assert!(c["attributes"]["set"].as_str().is_some_and(|s| s.contains("Denied")), "{c}");
             let (status, p) = app

@@ -233,6 +233,11 @@ pub async fn grant(
             return Err(ApiError::field(&format!("http_hosts.{i}"), "invalid", "a lower-case host name"));
         }
     }
+    for (i, s) in req.secrets.iter().enumerate() {
+        if valid_secret_name(s).is_err() {
+            return Err(ApiError::field(&format!("secrets.{i}"), "invalid", "1 to 64 of A-Z, a-z, 0-9, '_' and '-'"));
+        }
+    }
     plugin.grants = PluginCapabilities { kv: req.kv, http_hosts: req.http_hosts, secrets: req.secrets };
     plugin.updated_at = crate::auth::now_ms();
     state.store.update(p.tenant_id, &plugin).await?;
@@ -352,8 +357,7 @@ async fn decided(
     let (result, call) = plugins.decide(tenant, plugin, version, contact, arrival, true).await;
     match result {
         Some((after, verdict)) => describe(contact, &after, &verdict),
-        None if matches!(call.outcome.as_str(), "ok") => "route (unchanged)".into(),
-        None => format!("{}: {} ", call.outcome, call.detail),
+        None => format!("{}: {}", call.outcome, call.detail),
     }
 }
 

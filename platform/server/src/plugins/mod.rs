@@ -395,7 +395,7 @@ fn describe(before: &Contact, after: &Contact, verdict: &Verdict) -> String {
     if parts.is_empty() { "route (unchanged)".into() } else { format!("route: {}", parts.join(", ")) }
 }
 
-/// Tenant grants as the host's type.
+/// What a plugin's manifest asks for, as the platform stores it.
 pub(crate) fn capabilities_of(m: &switchboard_plugin_host::Manifest) -> PluginCapabilities {
     PluginCapabilities { kv: m.needs.kv, http_hosts: m.needs.http_hosts.clone(), secrets: m.needs.secrets.clone() }
 }
