@@ -66,11 +66,12 @@ impl Baresip {
         std::fs::create_dir_all(&dir)?;
         let tone = dir.join("tone.wav");
         tone_wav(&tone, 1000.0, 120)?;
-        let sip = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port();
         // Media below the edges' test ranges and the ephemeral ports.
         let rtp = 6_000 + (std::process::id() % 100) as u16 * 40 + (n % 4) as u16 * 10;
+        // Port 0: baresip binds its UDP and TCP SIP sockets itself (probing a free port here and
+        // handing it over raced other tests for the TCP port) and puts the real port in Contact.
         let config = format!(
-            "poll_method\t\tpoll\nsip_listen\t\t127.0.0.1:{sip}\nrtp_ports\t\t{rtp}-{}\n\
+            "poll_method\t\tpoll\nsip_listen\t\t127.0.0.1:0\nrtp_ports\t\t{rtp}-{}\n\
 audio_player\t\taubridge,nowhere\naudio_source\t\taufile,{}\naudio_alert\t\taubridge,nowhere\n\
 module_path\t\t/usr/lib/baresip/modules\nmodule\t\t\tg711.so\nmodule\t\t\taufile.so\nmodule\t\t\taubridge.so\n\
 module_app\t\taccount.so\nmodule_app\t\tmenu.so\n",
