@@ -22,7 +22,9 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::media_leg::MediaLeg;
-use crate::platform::{CallEvent, CallIntake, CallState, NumberRoute, Platform, Recording, Voicemail};
+use crate::platform::{
+    Admission, CallEvent, CallIntake, CallState, IvrAsk, IvrChoice, NumberRoute, Platform, Recording, Voicemail,
+};
 use crate::prompts::Prompts;
 use crate::sip_core::Event;
 use crate::{CallCommand, CommandError};
@@ -126,6 +128,8 @@ struct Call {
     ivr_timer: Option<i64>,
     phase: Phase,
     attributes: BTreeMap<String, String>,
+    /// Answers of the tenant's IVR plugin, asked in the background (media goes on meanwhile).
+    plugin_answers: mpsc::UnboundedSender<Option<IvrChoice>>,
 }
 
 fn wall_ms() -> i64 {
@@ -170,7 +174,9 @@ pub(crate) async fn run(setup: CallSetup) {
             }
         }
     });
+    let (plugin_answers, mut answers) = mpsc::unbounded_channel();
     let mut call = Call {
+        plugin_answers,
         id: call_id,
         tenant: route.tenant_id.clone(),
         caller,
@@ -212,6 +218,7 @@ pub(crate) async fn run(setup: CallSetup) {
                 }
                 Some(input) => call.on_input(input).instrument_in(&span).await,
             },
+            Some(answer) = answers.recv() => call.plugin_answer(answer).instrument_in(&span).await,
             received = call.leg.rtp.recv_from(&mut buf) => {
                 if let Ok((n, from)) = received
                     && let Some(key) = call.leg.on_rtp(&buf[..n], from)
@@ -329,8 +336,42 @@ impl Call {
                     self.attributes.insert(k, v);
                 }
                 Action::Finish(outcome) => Box::pin(self.finish(outcome)).await,
+                Action::AskPlugin { step, digits } => self.ask_plugin(step, digits),
             }
         }
+    }
+
+    /// Asks the platform for the tenant's IVR plugin's choice without holding up the call; the
+    /// IVR's own timer takes the default if the answer is late.
+    fn ask_plugin(&self, step: String, digits: String) {
+        let ask = IvrAsk {
+            tenant_id: self.tenant.clone(),
+            call_id: self.id.clone(),
+            caller: self.caller.clone(),
+            dialled: self.dialled.clone(),
+            step,
+            digits,
+            attributes: self.attributes.clone(),
+        };
+        let (platform, answers) = (self.platform.clone(), self.plugin_answers.clone());
+        tokio::spawn(async move {
+            let answer = match tokio::time::timeout(PLATFORM_TIMEOUT, platform.ivr_step(&ask)).await {
+                Ok(Ok(choice)) => choice,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, step = %ask.step, "IVR plugin step: no answer; its default applies");
+                    None
+                }
+                Err(_) => None,
+            };
+            let _ = answers.send(answer);
+        });
+    }
+
+    async fn plugin_answer(&mut self, answer: Option<IvrChoice>) {
+        let Some(ivr) = self.ivr.as_mut() else { return };
+        let answer = answer.unwrap_or_default();
+        let actions = ivr.on_plugin_answer(answer.branch.as_deref(), answer.attributes, wall_ms());
+        self.apply(actions).await;
     }
 
     fn wait_in_queue(&mut self, contact: String) {
@@ -347,7 +388,16 @@ impl Call {
                 let queue = (!queue.is_empty()).then_some(queue).or_else(|| self.route.queue_id.clone());
                 let intake = self.intake(queue, priority);
                 match tokio::time::timeout(PLATFORM_TIMEOUT, self.platform.enqueue(&intake)).await {
-                    Ok(Ok(contact)) => {
+                    Ok(Ok(Admission::Voicemail)) => {
+                        tracing::info!("the tenant's plugin sends the caller to voicemail");
+                        let queue = self.route.queue_id.clone();
+                        self.start_voicemail(queue, Duration::from_secs(120), &["sys:leave-message".to_owned()]).await;
+                    }
+                    Ok(Ok(Admission::Refused(why))) => {
+                        tracing::info!(%why, "the tenant's plugin refused the call");
+                        self.leave(&["sys:closed".to_owned(), "sys:goodbye".to_owned()]).await;
+                    }
+                    Ok(Ok(Admission::Queued(contact))) => {
                         tracing::info!(%contact, "caller queued");
                         self.wait_in_queue(contact);
                         // The first position announcement comes at once.
@@ -363,20 +413,23 @@ impl Call {
             }
             Outcome::Hangup => self.hang_up().await,
             Outcome::Voicemail { max_seconds, queue } => {
-                self.player.play([self.prompts.beep.clone()]);
-                self.playing = true;
-                self.phase = Phase::Voicemail {
-                    queue: queue.or_else(|| self.route.queue_id.clone()),
-                    max: Duration::from_secs(u64::from(max_seconds)),
-                    samples: Vec::new(),
-                    until: None,
-                };
+                let queue = queue.or_else(|| self.route.queue_id.clone());
+                self.start_voicemail(queue, Duration::from_secs(u64::from(max_seconds)), &[]).await;
             }
             Outcome::Transfer { to } => {
                 tracing::info!(%to, "transferring the caller");
                 self.refer(to).await;
             }
         }
+    }
+
+    /// Says `intro` (if any), beeps and records until the caller hangs up or `max` passes.
+    async fn start_voicemail(&mut self, queue: Option<String>, max: Duration, intro: &[String]) {
+        let mut clips = self.prompts.resolve(&self.tenant, intro).await;
+        clips.push(self.prompts.beep.clone());
+        self.player.play(clips);
+        self.playing = true;
+        self.phase = Phase::Voicemail { queue, max, samples: Vec::new(), until: None };
     }
 
     /// Sends the caller to a number: the caller's side places the new call and hangs up on us

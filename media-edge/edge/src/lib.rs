@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use platform::{
-    CallEvent, CallIntake, CallState, NumberRoute, Platform, PlatformError, QueuePosition, Recording, SipAccount,
-    Voicemail,
+    Admission, CallEvent, CallIntake, CallState, IvrAsk, IvrChoice, NumberRoute, Platform, PlatformError,
+    QueuePosition, Recording, SipAccount, Voicemail,
 };
 pub use switchboard_sip::digest::{Algorithm, ha1};
 use tokio::sync::{mpsc, oneshot};

@@ -63,6 +63,45 @@ pub struct CallIntake {
     pub attributes: BTreeMap<String, String>,
 }
 
+/// What the platform did with a call it was asked to queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Waiting as this contact.
+    Queued(String),
+    /// The tenant's plugin sends it to voicemail instead (the number's queue gets it).
+    Voicemail,
+    /// The tenant's plugin refuses it (the caller hears the closed message).
+    Refused(String),
+}
+
+/// An IVR `plugin` step asking the tenant's on-ivr plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IvrAsk {
+    /// The tenant.
+    pub tenant_id: String,
+    /// The SIP Call-ID.
+    pub call_id: String,
+    /// Who calls.
+    pub caller: String,
+    /// The number dialled.
+    pub dialled: String,
+    /// The step asking.
+    pub step: String,
+    /// Keys pressed in the gather before.
+    pub digits: String,
+    /// Attributes the flow has collected.
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// The plugin's choice for an IVR step.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IvrChoice {
+    /// A branch of the step (None: its default).
+    pub branch: Option<String>,
+    /// Attributes to set.
+    pub attributes: Vec<(String, String)>,
+}
+
 /// A waiting caller's place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueuePosition {
@@ -169,8 +208,14 @@ pub trait Platform: Send + Sync + 'static {
     async fn sip_account(&self, username: &str) -> Result<Option<SipAccount>, PlatformError>;
     /// A tenant's uploaded prompt (WAV bytes) by name.
     async fn prompt(&self, tenant_id: &str, name: &str) -> Result<Option<Vec<u8>>, PlatformError>;
-    /// Puts the call in its queue as a contact; returns the contact id.
-    async fn enqueue(&self, call: &CallIntake) -> Result<String, PlatformError>;
+    /// Puts the call in its queue as a contact (or, as the tenant's plugin says, to voicemail or
+    /// away).
+    async fn enqueue(&self, call: &CallIntake) -> Result<Admission, PlatformError>;
+    /// An IVR `plugin` step: what the tenant's on-ivr plugin chooses (None: no plugin, or no
+    /// usable answer; the step's default applies). Platforms without plugins keep this default.
+    async fn ivr_step(&self, _ask: &IvrAsk) -> Result<Option<IvrChoice>, PlatformError> {
+        Ok(None)
+    }
     /// Where a waiting call stands (None: no longer waiting).
     async fn position(&self, tenant_id: &str, contact_id: &str) -> Result<Option<QueuePosition>, PlatformError>;
     /// The caller hung up while waiting.

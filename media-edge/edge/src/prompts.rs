@@ -131,8 +131,8 @@ mod tests {
         async fn prompt(&self, _: &str, _: &str) -> Result<Option<Vec<u8>>, crate::PlatformError> {
             Ok(None)
         }
-        async fn enqueue(&self, _: &crate::CallIntake) -> Result<String, crate::PlatformError> {
-            Ok(String::new())
+        async fn enqueue(&self, _: &crate::CallIntake) -> Result<crate::Admission, crate::PlatformError> {
+            Ok(crate::Admission::Queued(String::new()))
         }
         async fn position(&self, _: &str, _: &str) -> Result<Option<crate::QueuePosition>, crate::PlatformError> {
             Ok(None)

@@ -104,6 +104,18 @@ pub enum Step {
         #[serde(default)]
         queue: Option<String>,
     },
+    /// Ask the tenant's on-ivr plugin which branch to take (its answer may also set
+    /// attributes). No plugin, a failed one, a late answer or a branch not listed: `default`.
+    Plugin {
+        /// Branch name → step.
+        #[serde(default)]
+        branches: BTreeMap<String, String>,
+        /// Where to go without a usable answer.
+        default: String,
+        /// Longest wait for the answer, milliseconds (the caller hears silence meanwhile).
+        #[serde(default = "two_seconds")]
+        timeout_ms: u32,
+    },
     /// Say goodbye (optionally) and hang up.
     Hangup {
         /// Said first.
@@ -123,6 +135,9 @@ fn five_seconds() -> u32 {
 }
 fn two_minutes() -> u32 {
     120
+}
+fn two_seconds() -> u32 {
+    2000
 }
 
 /// A tenant's IVR flow.
@@ -188,7 +203,7 @@ enum Colour {
     Done,
 }
 
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     (1..=40).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
@@ -322,6 +337,22 @@ impl Flow {
                     }
                 }
                 Step::Hangup { prompt } => prompts(problem, "prompt", prompt),
+                Step::Plugin { branches, timeout_ms, .. } => {
+                    if !(100..=5000).contains(timeout_ms) {
+                        problem(at("timeout_ms"), "between 100 and 5000");
+                    }
+                    if branches.len() > 20 {
+                        problem(at("branches"), "at most 20 branches");
+                    }
+                    for name in branches.keys() {
+                        if !valid_name(name) {
+                            problem(
+                                at(&format!("branches.{name}")),
+                                "branch names are 1-40 letters, digits, '_' or '-'",
+                            );
+                        }
+                    }
+                }
             }
         }
         if let Some(cycle) = self.silent_cycle() {
@@ -344,12 +375,17 @@ impl Flow {
                 .chain(on_failure.iter().map(|d| ("on_failure".into(), d)))
                 .collect(),
             Step::BusinessHours { open, closed, .. } => vec![("open".into(), open), ("closed".into(), closed)],
+            Step::Plugin { branches, default, .. } => branches
+                .iter()
+                .map(|(k, v)| (format!("branches.{k}"), v))
+                .chain(std::iter::once(("default".into(), default)))
+                .collect(),
             Step::Enqueue { .. } | Step::Transfer { .. } | Step::Voicemail { .. } | Step::Hangup { .. } => vec![],
         }
     }
 
-    /// A cycle of steps that take no time and wait for nothing (set, business hours): run, it
-    /// would spin forever. Plays and gathers wait for audio or the caller, so loops through them
+    /// A cycle of steps that wait for nothing the caller does (set, business hours, plugin): run,
+    /// it would spin forever. Plays and gathers wait for audio or the caller, so loops through them
     /// are menus, not bugs.
     fn silent_cycle(&self) -> Option<Vec<String>> {
         if self.steps.len() > MAX_STEPS {
@@ -368,7 +404,7 @@ impl Flow {
         path: &mut Vec<&'a str>,
     ) -> Option<Vec<String>> {
         let step = self.steps.get(name)?;
-        if !matches!(step, Step::Set { .. } | Step::BusinessHours { .. }) {
+        if !matches!(step, Step::Set { .. } | Step::BusinessHours { .. } | Step::Plugin { .. }) {
             return None;
         }
         match colour.get(name) {
@@ -421,7 +457,7 @@ impl Flow {
                 }
                 Step::Enqueue { queue, .. } => out.push(Reference::Queue(queue.clone(), field("queue"))),
                 Step::BusinessHours { hours, .. } => out.push(Reference::Hours(hours.clone(), field("hours"))),
-                Step::Set { .. } | Step::Transfer { .. } => {}
+                Step::Set { .. } | Step::Transfer { .. } | Step::Plugin { .. } => {}
             }
         }
         out.sort();

@@ -47,6 +47,14 @@ pub enum Action {
     CancelTimer,
     /// A contact attribute was set.
     SetAttribute(String, String),
+    /// Ask the tenant's on-ivr plugin (the edge goes through the platform) and report its
+    /// answer with [`Ivr::on_plugin_answer`]; a timer covers a late or missing answer.
+    AskPlugin {
+        /// The plugin step.
+        step: String,
+        /// Keys pressed in the gather before it.
+        digits: String,
+    },
     /// The IVR is over.
     Finish(Outcome),
 }
@@ -65,6 +73,7 @@ enum Waiting {
     Nothing,
     Playback(After),
     Input { prompt_playing: bool, deadline: Option<UnixMillis> },
+    Plugin { deadline: UnixMillis },
     Finished,
 }
 
@@ -78,6 +87,7 @@ pub struct Ivr {
     waiting: Waiting,
     attempts: u8,
     digits: String,
+    last_digits: String,
     executed: u32,
 }
 
@@ -94,6 +104,7 @@ impl Ivr {
             waiting: Waiting::Nothing,
             attempts: 0,
             digits: String::new(),
+            last_digits: String::new(),
             executed: 0,
         }
     }
@@ -163,9 +174,48 @@ impl Ivr {
         out
     }
 
+    /// The plugin's answer to [`Action::AskPlugin`]: a branch of the step (None, or one it
+    /// does not list: the step's default) and attributes to set. An answer after the step's
+    /// time-out is ignored (the default was taken).
+    pub fn on_plugin_answer(
+        &mut self,
+        branch: Option<&str>,
+        attributes: Vec<(String, String)>,
+        now: UnixMillis,
+    ) -> Vec<Action> {
+        let mut out = Vec::new();
+        if !matches!(self.waiting, Waiting::Plugin { .. }) {
+            return out;
+        }
+        let Some(Step::Plugin { branches, default, .. }) = self.flow.steps.get(&self.step).cloned() else {
+            return out;
+        };
+        self.waiting = Waiting::Nothing;
+        out.push(Action::CancelTimer);
+        for (key, value) in attributes {
+            // The same rules as a flow's own attributes; anything else is dropped.
+            if crate::flow::valid_name(&key) && value.len() <= 200 {
+                self.attributes.insert(key.clone(), value.clone());
+                out.push(Action::SetAttribute(key, value));
+            }
+        }
+        let next = branch.and_then(|b| branches.get(b)).cloned().unwrap_or(default);
+        self.run(next, now, &mut out);
+        out
+    }
+
     /// A timer set by [`Action::SetTimer`] is due.
     pub fn on_timer(&mut self, now: UnixMillis) -> Vec<Action> {
         let mut out = Vec::new();
+        if let Waiting::Plugin { deadline } = self.waiting
+            && now >= deadline
+        {
+            self.waiting = Waiting::Nothing;
+            if let Some(Step::Plugin { default, .. }) = self.flow.steps.get(&self.step).cloned() {
+                self.run(default, now, &mut out);
+            }
+            return out;
+        }
         if let Waiting::Input { deadline: Some(deadline), .. } = self.waiting
             && now >= deadline
         {
@@ -262,6 +312,13 @@ impl Ivr {
                     return self.say_then(&prompt, Outcome::Voicemail { max_seconds, queue }, out);
                 }
                 Step::Hangup { prompt } => return self.say_then(&prompt, Outcome::Hangup, out),
+                Step::Plugin { timeout_ms, .. } => {
+                    let deadline = now + i64::from(timeout_ms);
+                    self.waiting = Waiting::Plugin { deadline };
+                    out.push(Action::SetTimer(deadline));
+                    out.push(Action::AskPlugin { step: self.step.clone(), digits: self.last_digits.clone() });
+                    return;
+                }
             }
         }
     }
@@ -301,6 +358,7 @@ impl Ivr {
         };
         out.push(Action::CancelTimer);
         let digits = std::mem::take(&mut self.digits);
+        self.last_digits = digits.clone();
         if let Some(attribute) = store_as {
             self.attributes.insert(attribute.clone(), digits.clone());
             out.push(Action::SetAttribute(attribute, digits.clone()));
@@ -476,6 +534,79 @@ mod tests {
         assert_eq!(finished(&ivr.on_playback_done(10)), Some(&Outcome::Hangup));
     }
 
+    fn language_menu() -> Ivr {
+        ivr(json!({
+            "start": "menu",
+            "steps": {
+                "menu": {"type": "gather", "prompt": [{"file": "menu"}], "max_digits": 4, "finish_on": "#",
+                         "default": "ask"},
+                "ask": {"type": "plugin", "branches": {"es": "spanish", "vip": "vip"}, "default": "general",
+                        "timeout_ms": 1500},
+                "spanish": {"type": "enqueue", "queue": "q-es"},
+                "vip": {"type": "enqueue", "queue": "q-vip", "priority": 50},
+                "general": {"type": "enqueue", "queue": "q"}
+            }
+        }))
+    }
+
+    #[test]
+    fn a_plugin_step_asks_with_the_keys_and_takes_the_named_branch() {
+        let mut ivr = language_menu();
+        ivr.start(0);
+        ivr.on_playback_done(10);
+        ivr.on_digit('4', 20);
+        let actions = ivr.on_digit('#', 30);
+        assert!(actions.contains(&Action::SetTimer(1530)), "{actions:?}");
+        assert!(actions.contains(&Action::AskPlugin { step: "ask".into(), digits: "4".into() }), "{actions:?}");
+        assert_eq!(finished(&actions), None, "waits for the answer");
+        let answer = vec![("language".to_owned(), "es".to_owned()), ("bad name!".to_owned(), "x".to_owned())];
+        let actions = ivr.on_plugin_answer(Some("es"), answer, 200);
+        assert!(actions.contains(&Action::SetAttribute("language".into(), "es".into())));
+        assert!(!actions.iter().any(|a| matches!(a, Action::SetAttribute(k, _) if k == "bad name!")));
+        assert_eq!(finished(&actions), Some(&Outcome::Enqueue { queue: "q-es".into(), priority: 0 }));
+        assert_eq!(ivr.attributes().get("language").map(String::as_str), Some("es"));
+    }
+
+    #[test]
+    fn no_answer_an_unknown_branch_or_a_late_one_takes_the_default() {
+        let general = Outcome::Enqueue { queue: "q".into(), priority: 0 };
+        let mut unknown = language_menu();
+        unknown.start(0);
+        unknown.on_playback_done(10);
+        unknown.on_digit('#', 20);
+        assert_eq!(finished(&unknown.on_plugin_answer(Some("nope"), Vec::new(), 30)), Some(&general));
+        let mut none = language_menu();
+        none.start(0);
+        none.on_playback_done(10);
+        none.on_digit('#', 20);
+        assert_eq!(finished(&none.on_plugin_answer(None, Vec::new(), 30)), Some(&general));
+        let mut late = language_menu();
+        late.start(0);
+        late.on_playback_done(10);
+        late.on_digit('#', 20);
+        assert_eq!(late.on_timer(1000), vec![], "not yet due");
+        assert_eq!(finished(&late.on_timer(1520)), Some(&general));
+        assert_eq!(late.on_plugin_answer(Some("vip"), Vec::new(), 1600), vec![], "too late: ignored");
+    }
+
+    #[test]
+    fn plugin_steps_are_checked_on_save() {
+        let f = Flow::from_json(&json!({
+            "start": "a",
+            "steps": {
+                "a": {"type": "plugin", "branches": {"x y": "b", "ok": "missing"}, "default": "a", "timeout_ms": 50},
+                "b": {"type": "hangup"}
+            }
+        }))
+        .expect("shape");
+        let fields: Vec<String> = f.problems().into_iter().map(|p| p.field).collect();
+        assert!(fields.contains(&"steps.a.timeout_ms".to_owned()), "{fields:?}");
+        assert!(fields.contains(&"steps.a.branches.x y".to_owned()), "{fields:?}");
+        assert!(fields.contains(&"steps.a.branches.ok".to_owned()), "{fields:?}");
+        // a → a through the default waits for nothing the caller does: a silent loop.
+        assert!(fields.contains(&"steps.a".to_owned()), "{fields:?}");
+    }
+
     mod random {
         use proptest::prelude::*;
 
@@ -493,7 +624,9 @@ mod tests {
                 ),
                 (target.clone(), target.clone())
                     .prop_map(|(o, c)| json!({"type": "business_hours", "hours": "h", "open": o, "closed": c})),
-                target.prop_map(|t| json!({"type": "set", "attributes": {"a": "$caller"}, "next": t})),
+                target.clone().prop_map(|t| json!({"type": "set", "attributes": {"a": "$caller"}, "next": t})),
+                (target.clone(), target.clone())
+                    .prop_map(|(a, d)| json!({"type": "plugin", "branches": {"a": a}, "default": d})),
                 Just(json!({"type": "enqueue", "queue": "q"})),
                 Just(json!({"type": "hangup"})),
             ]
@@ -504,6 +637,7 @@ mod tests {
             Digit(char),
             PlaybackDone,
             Timer,
+            Answer(Option<&'static str>),
         }
 
         fn event() -> impl Strategy<Value = Event> {
@@ -511,6 +645,7 @@ mod tests {
                 prop::sample::select(vec!['1', '2', '3', '#', '*']).prop_map(Event::Digit),
                 Just(Event::PlaybackDone),
                 Just(Event::Timer),
+                prop::sample::select(vec![None, Some("a"), Some("zz")]).prop_map(Event::Answer),
             ]
         }
 
@@ -534,6 +669,7 @@ mod tests {
                         Event::Digit(key) => ivr.on_digit(key, now),
                         Event::PlaybackDone => ivr.on_playback_done(now),
                         Event::Timer => ivr.on_timer(now),
+                        Event::Answer(branch) => ivr.on_plugin_answer(branch, Vec::new(), now),
                     };
                     if ivr.is_finished() {
                         prop_assert!(ivr.on_digit('1', now).is_empty());

@@ -222,6 +222,7 @@ impl Engine {
             Input::Complete { contact, wrap_up_secs } => self.complete(contact, wrap_up_secs, now),
             Input::EndWrapUp(id) => self.end_wrap_up(id, now),
             Input::Transfer { contact, to } => self.transfer(contact, to, now),
+            Input::Move { contact, queue } => self.move_waiting(contact, queue, now),
             Input::Tick => Ok(()),
         }
     }
@@ -1106,6 +1107,31 @@ impl Engine {
             }
         }
         self.dispatch_agent(from, now);
+        Ok(())
+    }
+
+    /// Moves a waiting contact to another queue. Its old queue's timers lapse (`hops` moves on).
+    fn move_waiting(&mut self, cid: ContactId, queue: QueueId, now: UnixMillis) -> Result<(), RoutingError> {
+        let c = self.contacts.get(&cid).ok_or(RoutingError::UnknownContact)?;
+        if c.phase != Phase::Waiting {
+            return Err(RoutingError::Invalid("only a waiting contact can move to another queue"));
+        }
+        if !self.queues.contains_key(&queue) {
+            return Err(RoutingError::UnknownQueue);
+        }
+        if c.queue == queue {
+            return Ok(());
+        }
+        self.take_out_of_line(cid);
+        let seq = self.next_seq();
+        if let Some(c) = self.contacts.get_mut(&cid) {
+            c.queue = queue;
+            c.hops += 1;
+            c.entered_queue_at = now;
+            c.overflow_due = false;
+            c.seq = seq;
+        }
+        self.join_queue(cid, now);
         Ok(())
     }
 

@@ -200,6 +200,14 @@ pub enum Input {
         /// Where to.
         to: TransferTarget,
     },
+    /// A waiting contact moves to another queue (a plugin routed it on what the customer
+    /// wrote); it joins the back of that queue's line.
+    Move {
+        /// Contact.
+        contact: ContactId,
+        /// Where to.
+        queue: QueueId,
+    },
     /// Time passed: fire due timers.
     Tick,
 }

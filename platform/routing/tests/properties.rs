@@ -24,6 +24,7 @@ enum Op {
     Respond(usize),
     Skill { agent: usize, level: u8 },
     Advance(u32),
+    Move { which: usize, queue: usize },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -37,6 +38,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..64usize).prop_map(Op::Respond),
         1 => (0..AGENTS, 1u8..=10).prop_map(|(agent, level)| Op::Skill { agent, level }),
         3 => (0u32..40_000).prop_map(Op::Advance),
+        1 => (0..64usize, 0..QUEUES).prop_map(|(which, queue)| Op::Move { which, queue }),
     ]
 }
 
@@ -151,6 +153,10 @@ impl Checker {
             },
             Op::Complete { which, wrap } => match Self::pick(&self.connected, which) {
                 Some((contact, _)) => Input::Complete { contact, wrap_up_secs: Some(wrap) },
+                None => return,
+            },
+            Op::Move { which, queue } => match self.contacts.get(which % self.contacts.len().max(1)) {
+                Some(c) => Input::Move { contact: *c, queue: self.queues[queue].id },
                 None => return,
             },
             Op::Respond(i) => match Self::pick(&self.connected, i) {

@@ -533,3 +533,40 @@ fn a_transfer_to_an_agent_offers_it_to_them_and_a_declined_offer_leaves_it_waiti
     // Back in line: Ann is free again and may take it.
     assert_eq!(w.offered_to(c), Some(ann));
 }
+
+#[test]
+fn a_waiting_contact_moves_to_another_queue_and_its_old_timers_lapse() {
+    let mut w = World::new(RoutingRules::default());
+    let spanish = SkillId::generate();
+    let es = w.queue(skill_queue(spanish, 1));
+    let mut cfg = QueueRouting::open(QueueId::generate());
+    cfg.overflow = Some(Overflow {
+        after_secs: Some(30),
+        when_full: false,
+        when_no_agents: false,
+        target: OverflowTarget::Voicemail,
+    });
+    let general = w.queue(cfg);
+    let c = w.contact(Channel::Chat, general);
+    assert_eq!(w.offers(), vec![], "nobody is logged in yet");
+    w.at(5);
+    w.input(Input::Move { contact: c, queue: es });
+    assert!(w.log.iter().any(|o| matches!(o, Output::Queued { contact, queue, .. } if *contact == c && *queue == es)));
+    // The general queue's overflow timer no longer applies.
+    w.at(40);
+    assert!(!w.log.iter().any(|o| matches!(o, Output::Overflowed { .. })), "{:?}", w.log);
+    let hablante = w.agent(&[(spanish, 5)], 100);
+    assert_eq!(w.offered_to(c), Some(hablante));
+    // Offered, not waiting: it stays put; unknown queues and contacts are refused.
+    assert!(matches!(w.try_input(Input::Move { contact: c, queue: general }), Err(RoutingError::Invalid(_))));
+    let nobody = w.queue(skill_queue(SkillId::generate(), 1));
+    let other = w.contact(Channel::Chat, nobody);
+    assert_eq!(
+        w.try_input(Input::Move { contact: other, queue: QueueId::generate() }),
+        Err(RoutingError::UnknownQueue)
+    );
+    assert_eq!(
+        w.try_input(Input::Move { contact: ContactId::generate(), queue: es }),
+        Err(RoutingError::UnknownContact)
+    );
+}

@@ -32,6 +32,9 @@ pub async fn append(
     let (stored, new) = state.store.insert_message(tenant, message).await?;
     if new {
         state.metrics.count_message(contact.channel.as_str(), stored.direction.as_str());
+        if !stored.body.trim().is_empty() {
+            crate::plugins::effects::customer_message(state, tenant, contact, &stored);
+        }
         let body = json!({"message": view(&stored)});
         if stored.direction == Direction::Internal {
             announce_internal(state, tenant, contact, "message", body).await;
@@ -40,6 +43,27 @@ pub async fn append(
         }
     }
     Ok((stored, new))
+}
+
+/// The tenant's first endpoint of a kind (by creation): what outgoing texts and mail that
+/// answer no particular conversation are sent from.
+pub async fn first_endpoint(
+    state: &AppState,
+    tenant: TenantId,
+    kind: switchboard_domain::EndpointKind,
+) -> Result<Option<String>, ApiError> {
+    let store: &dyn switchboard_store::Store = &*state.store;
+    let mut page = switchboard_store::PageRequest { limit: 200, after: None };
+    loop {
+        let found = store.list::<switchboard_domain::ChannelEndpoint>(tenant, &page).await?;
+        if let Some(e) = found.items.iter().find(|e| e.kind == kind) {
+            return Ok(Some(e.address.clone()));
+        }
+        match found.next_cursor {
+            Some(c) => page.after = Some(c),
+            None => return Ok(None),
+        }
+    }
 }
 
 /// Tells the conversation's watchers and its agent about an event (`message`, `typing`, `read`,

@@ -522,3 +522,103 @@ async fn a_flow_plays_the_tenants_uploaded_prompt() {
     })
     .await;
 }
+
+/// Uploads and activates a tenant plugin, granting `grants` and setting `secrets`.
+async fn plugin(app: &TestApp, token: &str, name: &str, wasm: Vec<u8>, grants: Value, secrets: &[(&str, &str)]) {
+    let req = axum::http::Request::post(format!("/api/v1/plugins?name={name}"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/wasm")
+        .body(axum::body::Body::from(wasm))
+        .expect("request");
+    let (status, p) = app.send(req).await;
+    assert_eq!(status, 201, "{p}");
+    let t = Some(token);
+    let (status, p) =
+        app.call("POST", &format!("/api/v1/plugins/{name}/activate"), t, Some(json!({"version": 1}))).await;
+    assert_eq!(status, 200, "{p}");
+    app.call("PUT", &format!("/api/v1/plugins/{name}/grants"), t, Some(grants)).await;
+    for (secret, value) in secrets {
+        app.call("POST", "/api/v1/plugin-secrets", t, Some(json!({"name": secret, "value": value}))).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_choose_the_ivr_branch_and_send_after_hours_calls_to_voicemail() {
+    if !sipp_installed() {
+        return;
+    }
+    let (Some(language), Some(hours)) = (
+        switchboard_testkit::plugins::guest("example-language-routing"),
+        switchboard_testkit::plugins::guest("example-business-hours"),
+    ) else {
+        return;
+    };
+    each_backend(|app| {
+        let (language, hours) = (language.clone(), hours.clone());
+        async move {
+            // A tenant whose IVR asks its language plugin which queue a caller belongs in.
+            let owner = app.signup("Polyglot Voice", "owner@polyglot.example").await;
+            let t = Some(owner.token.as_str());
+            let (_, support) = app.call("POST", "/api/v1/queues", t, Some(json!({"name": "support"}))).await;
+            let (_, spanish) = app.call("POST", "/api/v1/queues", t, Some(json!({"name": "support-es"}))).await;
+            app.call("POST", "/api/v1/skills", t, Some(json!({"name": "spanish"}))).await;
+            let flow = json!({"name": "Language", "definition": {
+                "start": "menu",
+                "steps": {
+                    "menu": {"type": "gather", "prompt": [{"file": "sys:welcome"}], "store_as": "choice",
+                             "timeout_ms": 8000, "default": "language"},
+                    "language": {"type": "plugin", "branches": {"en": "support", "es": "spanish"}, "default": "support"},
+                    "support": {"type": "enqueue", "queue": support["id"]},
+                    "spanish": {"type": "enqueue", "queue": spanish["id"], "priority": 10}
+                }
+            }});
+            let (status, flow) = app.call("POST", "/api/v1/ivr-flows", t, Some(flow)).await;
+            assert_eq!(status, 201, "{flow}");
+            let (status, body) = app
+                .call("POST", "/api/v1/endpoints", t, Some(json!({"kind": "voice_number", "address": "+14155550177",
+                    "name": "Hotline", "queue_id": support["id"], "ivr_flow_id": flow["id"]})))
+                .await;
+            assert_eq!(status, 201, "{body}");
+            plugin(&app, &owner.token, "language", language, json!({}), &[]).await;
+
+            // A tenant closed all week: its calls go to voicemail.
+            let closed = app.signup("Closed Co", "owner@closed.example").await;
+            let c = Some(closed.token.as_str());
+            let (_, queue) = app.call("POST", "/api/v1/queues", c, Some(json!({"name": "messages"}))).await;
+            let (status, body) = app
+                .call("POST", "/api/v1/endpoints", c, Some(json!({"kind": "voice_number", "address": "+14155550178",
+                    "name": "Office", "queue_id": queue["id"]})))
+                .await;
+            assert_eq!(status, 201, "{body}");
+            let schedule = r#"{"week": {}, "holidays": []}"#;
+            plugin(&app, &closed.token, "hours", hours, json!({"secrets": ["schedule"]}), &[("schedule", schedule)])
+                .await;
+
+            let edge = start_edge(&app).await;
+            // Key 2 at the menu: the plugin says Spanish.
+            let call = sipp(edge.udp, "call_voicemail.xml", "+14155550177");
+            let queued = wait_for(&app, &owner.token, "voice", "the caller in support-es", |c| !c.is_empty()).await;
+            let contact = &queued[0];
+            assert_eq!(contact["queue_id"], spanish["id"], "{contact}");
+            assert_eq!(contact["attributes"]["choice"], "2");
+            assert_eq!(contact["attributes"]["ivr_language"], "es", "set by on-ivr: {contact}");
+            assert_eq!(contact["attributes"]["language"], "es", "set by on-contact: {contact}");
+            let out = call.wait_with_output().await.expect("sipp ends");
+            assert!(out.status.success(), "sipp: {}", String::from_utf8_lossy(&out.stdout));
+            let (_, calls) = app.call("GET", "/api/v1/plugins/language/calls", t, None).await;
+            let ivr = calls["items"].as_array().expect("items").iter().find(|c| c["hook"] == "on-ivr").cloned();
+            assert!(ivr.is_some_and(|c| c["detail"] == "branch es, ivr_language=es"), "{calls}");
+
+            // The closed tenant: no contact waits; the message left becomes a voicemail contact.
+            let call = sipp(edge.udp, "call_voicemail.xml", "+14155550178");
+            let out = call.wait_with_output().await.expect("sipp ends");
+            assert!(out.status.success(), "sipp: {}", String::from_utf8_lossy(&out.stdout));
+            let tasks = wait_for(&app, &closed.token, "task", "the voicemail", |c| !c.is_empty()).await;
+            assert_eq!(tasks[0]["attributes"]["kind"], "voicemail", "{tasks:?}");
+            assert!(voice_contacts(&app, &closed.token, "voice").await.is_empty(), "the call never queued");
+            drop(edge);
+            app
+        }
+    })
+    .await;
+}

@@ -41,6 +41,8 @@ fn build_all() -> Result<PathBuf, String> {
             let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
                 .current_dir(guest_workspace())
                 .env("CARGO_TARGET_DIR", &target)
+                // The VIP example calls its CRM on the test's loopback stand-in.
+                .env("VIP_CRM_HOST", "127.0.0.1")
                 .env_remove("RUSTFLAGS")
                 .env_remove("CARGO_ENCODED_RUSTFLAGS")
                 .args(["build", "--release", "--target", "wasm32-wasip2", "--workspace", "--quiet"])

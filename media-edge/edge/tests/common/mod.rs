@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use switchboard_edge::{
-    CallEvent, CallIntake, EdgeConfig, EdgeHandle, NumberRoute, Platform, PlatformError, QueuePosition, Recording,
-    SipAccount, Voicemail,
+    Admission, CallEvent, CallIntake, EdgeConfig, EdgeHandle, NumberRoute, Platform, PlatformError, QueuePosition,
+    Recording, SipAccount, Voicemail,
 };
 use switchboard_media::g711::Codec;
 use switchboard_media::rtp::RtpPacket;
@@ -71,11 +71,11 @@ impl Platform for Memory {
         Ok(None)
     }
 
-    async fn enqueue(&self, call: &CallIntake) -> Result<String, PlatformError> {
+    async fn enqueue(&self, call: &CallIntake) -> Result<Admission, PlatformError> {
         let mut r = self.recorded.lock().expect("lock");
         let id = format!("contact-{}", r.enqueued.len() + 1);
         r.enqueued.push((id.clone(), call.clone()));
-        Ok(id)
+        Ok(Admission::Queued(id))
     }
 
     async fn position(&self, _tenant: &str, _contact: &str) -> Result<Option<QueuePosition>, PlatformError> {

@@ -174,7 +174,9 @@ pub async fn complete(
 ) -> Result<StatusCode, ApiError> {
     let agent = agent_of(&p)?;
     let done = completion_of(&state, p.tenant_id, contact_id(&id)?, agent, req).await?;
+    let contact = done.contact;
     state.routing.run(p.tenant_id, |r| Command::Complete(done, r)).await?;
+    crate::plugins::effects::finished(&state, p.tenant_id, contact);
     Ok(StatusCode::NO_CONTENT)
 }
 

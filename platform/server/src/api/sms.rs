@@ -163,10 +163,25 @@ pub async fn send(
     contact: &Contact,
     text: &str,
 ) -> Result<ChannelMessage, ApiError> {
-    let store: &dyn Store = &*state.store;
     let (Some(ours), Some(theirs)) = (contact.attributes.get("to").cloned(), contact.customer.clone()) else {
         return Err(ApiError::Internal("SMS contact without numbers".into()));
     };
+    send_text(state, tenant, Some(contact.id), &ours, &theirs, text).await
+}
+
+/// Sends a text from one of the tenant's numbers (`ours`) to `theirs` through its provider; the
+/// message to store (with `contact`), nothing stored when the provider refuses. Opted-out
+/// customers are never texted.
+pub async fn send_text(
+    state: &AppState,
+    tenant: TenantId,
+    contact: Option<switchboard_domain::ContactId>,
+    ours: &str,
+    theirs: &str,
+    text: &str,
+) -> Result<ChannelMessage, ApiError> {
+    let (ours, theirs) = (ours.to_owned(), theirs.to_owned());
+    let store: &dyn Store = &*state.store;
     if store.is_opted_out(tenant, &ours, &theirs).await? {
         return Err(ApiError::Conflict("the customer opted out (STOP); they can opt in again with START".into()));
     }
@@ -194,7 +209,7 @@ pub async fn send(
     };
     let mut message = ChannelMessage::text(
         uuid::Uuid::now_v7().to_string(),
-        Some(contact.id),
+        contact,
         Direction::Outbound,
         sent.provider_id,
         ours,

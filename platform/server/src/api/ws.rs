@@ -155,7 +155,10 @@ async fn handle(
             }
             ClientCommand::Complete { contact_id, input } => {
                 let done = completion_of(state, t, id(&contact_id)?, agent, input).await?;
-                Ok(state.routing.run(t, |r| Command::Complete(done, r)).await?)
+                let contact = done.contact;
+                state.routing.run(t, |r| Command::Complete(done, r)).await?;
+                crate::plugins::effects::finished(state, t, contact);
+                Ok(())
             }
             ClientCommand::Responded { contact_id } => {
                 let c = id(&contact_id)?;

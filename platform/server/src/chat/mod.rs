@@ -276,18 +276,7 @@ pub async fn offline_message(
 
 /// The tenant's first inbound e-mail address: what mail about chats is sent from.
 async fn sender_address(state: &AppState, tenant: TenantId) -> Result<Option<String>, ApiError> {
-    let store: &dyn Store = &*state.store;
-    let mut page = switchboard_store::PageRequest { limit: 200, after: None };
-    loop {
-        let found = store.list::<ChannelEndpoint>(tenant, &page).await?;
-        if let Some(e) = found.items.iter().find(|e| e.kind == EndpointKind::EmailAddress) {
-            return Ok(Some(e.address.clone()));
-        }
-        match found.next_cursor {
-            Some(c) => page.after = Some(c),
-            None => return Ok(None),
-        }
-    }
+    crate::conversation::first_endpoint(state, tenant, EndpointKind::EmailAddress).await
 }
 
 /// Query of the token-authenticated GET routes.

@@ -5,6 +5,7 @@
 //! the plugin's calls) and the platform does what it would have done without the plugin.
 
 pub mod api;
+pub mod effects;
 mod services;
 
 use std::sync::Arc;
@@ -46,6 +47,72 @@ pub enum Verdict {
     Voicemail,
     /// Refuse it, with the plugin's reason.
     Reject(String),
+}
+
+/// Longest bot reply, in characters (a long chat message; SMS splits it into segments).
+const MAX_REPLY_CHARS: usize = 1600;
+/// Most actions one wrap-up may ask for.
+const MAX_WRAP_UP_ACTIONS: usize = 5;
+
+/// A hook call's report with the plugin that answered.
+struct Invocation<T> {
+    plugin: Plugin,
+    version: u32,
+    started: i64,
+    report: Report<T>,
+}
+
+/// The on-ivr plugin's choice, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IvrAnswer {
+    /// A branch of the step (None: its default).
+    pub branch: Option<String>,
+    /// Attributes to set on the call.
+    pub attributes: Vec<(String, String)>,
+}
+
+/// The on-message plugin's answer, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageAnswer {
+    /// The bot's reply to the customer.
+    pub reply: Option<String>,
+    /// Tags to set on the contact.
+    pub attributes: Vec<(String, String)>,
+    /// A queue to move the contact to (id, name).
+    pub queue: Option<(switchboard_domain::QueueId, String)>,
+}
+
+/// Something to do after a finished contact, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WrapUpAction {
+    /// An SMS from the tenant's number.
+    Sms {
+        /// E.164.
+        to: String,
+        /// The text.
+        text: String,
+    },
+    /// An e-mail from the tenant's address.
+    Email {
+        /// The address.
+        to: String,
+        /// Subject.
+        subject: String,
+        /// Plain-text body.
+        body: String,
+    },
+    /// Attributes to set on the contact.
+    Attributes(Vec<(String, String)>),
+}
+
+impl WrapUpAction {
+    fn describe(&self) -> String {
+        match self {
+            WrapUpAction::Sms { to, .. } => format!("SMS to {to}"),
+            WrapUpAction::Email { to, subject, .. } => format!("e-mail to {to} ({subject:?})"),
+            WrapUpAction::Attributes(a) => a.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "),
+        }
+    }
 }
 
 /// What a new contact came with besides the contact itself.
@@ -224,6 +291,177 @@ impl Plugins {
         (result, call)
     }
 
+    /// Calls one hook of the tenant's active plugin for it: None when no active plugin
+    /// implements the hook. The report comes back with the plugin, its version and the start.
+    async fn invoke<T, F, Fut>(&self, tenant: TenantId, hook: HookKind, call: F) -> Option<Invocation<T>>
+    where
+        F: FnOnce(Arc<PluginHost>, Arc<LoadedPlugin>, CallContext) -> Fut,
+        Fut: std::future::Future<Output = Report<T>>,
+    {
+        let (plugin, version) = self.active_for(tenant, hook).await?;
+        let started = crate::auth::now_ms();
+        let report = match (self.load(tenant, &plugin, version).await, self.host().await) {
+            (Ok(loaded), Ok(host)) => call(host, loaded, Self::context(tenant, &plugin, version, false)).await,
+            (Err(f), _) => failed_report(f),
+            (_, Err(e)) => failed_report(Failure::Unavailable(format!("{e:?}"))),
+        };
+        Some(Invocation { plugin, version, started, report })
+    }
+
+    /// Records a call of `hook`: `result` is what the platform made of the answer (Ok: a
+    /// description of the effect) or why the default applied.
+    async fn record_call<T>(
+        &self,
+        tenant: TenantId,
+        hook: HookKind,
+        contact: Option<String>,
+        inv: &Invocation<T>,
+        result: Result<String, Failure>,
+    ) {
+        let (outcome, detail) = match result {
+            Ok(detail) => ("ok".to_string(), detail),
+            Err(f) => (failure_kind(&f), format!("{f}; the default applies")),
+        };
+        let call = PluginCall {
+            id: uuid::Uuid::now_v7().to_string(),
+            plugin: inv.plugin.name.clone(),
+            version: inv.version,
+            hook: hook.as_str().into(),
+            contact_id: contact,
+            at: inv.started,
+            duration_us: u64::try_from(inv.report.duration.as_micros()).unwrap_or(u64::MAX),
+            outcome,
+            detail,
+            logs: logs_json(&inv.report),
+        };
+        self.record(tenant, call).await;
+    }
+
+    /// Asks the tenant's on-ivr plugin at an IVR `plugin` step: the branch it names (None: the
+    /// step's default) and attributes. None when there is no such plugin or it failed.
+    pub async fn on_ivr(&self, tenant: TenantId, state: hook::IvrState) -> Option<IvrAnswer> {
+        let call_id = state.contact.id.clone();
+        let inv = self
+            .invoke(tenant, HookKind::OnIvr, async |host, loaded, ctx| host.on_ivr(&loaded, ctx, state).await)
+            .await?;
+        let result = match &inv.report.outcome {
+            Ok(d) => {
+                checked_attributes(&d.attributes).map(|attributes| IvrAnswer { branch: d.branch.clone(), attributes })
+            }
+            Err(f) => Err(f.clone()),
+        };
+        let detail = result.as_ref().map(|a| {
+            let mut parts = vec![match &a.branch {
+                Some(b) => format!("branch {b}"),
+                None => "default branch".to_string(),
+            }];
+            parts.extend(a.attributes.iter().map(|(k, v)| format!("{k}={v}")));
+            parts.join(", ")
+        });
+        self.record_call(tenant, HookKind::OnIvr, Some(format!("call:{call_id}")), &inv, detail.map_err(|f| f.clone()))
+            .await;
+        result.ok()
+    }
+
+    /// Asks the tenant's on-message plugin about a customer's message: a reply, tags and a
+    /// queue to move to, checked. None when there is no such plugin or it failed.
+    pub async fn on_message(
+        &self,
+        tenant: TenantId,
+        contact: &Contact,
+        text: &str,
+        count: u32,
+    ) -> Option<MessageAnswer> {
+        let input = hook::InboundMessage {
+            contact: self.hook_contact(tenant, contact, &Arrival::default()).await,
+            text: text.to_owned(),
+            count,
+        };
+        let inv = self
+            .invoke(tenant, HookKind::OnMessage, async |host, loaded, ctx| host.on_message(&loaded, ctx, input).await)
+            .await?;
+        let result = match inv.report.outcome.clone() {
+            Ok(d) => self.check_message(tenant, d).await,
+            Err(f) => Err(f),
+        };
+        let detail = result.as_ref().map(|a| {
+            let mut parts = Vec::new();
+            if let Some(r) = &a.reply {
+                parts.push(format!("reply {:?}", r.chars().take(80).collect::<String>()));
+            }
+            if let Some((_, name)) = &a.queue {
+                parts.push(format!("queue {name}"));
+            }
+            parts.extend(a.attributes.iter().map(|(k, v)| format!("{k}={v}")));
+            if parts.is_empty() { "nothing to do".to_string() } else { parts.join(", ") }
+        });
+        self.record_call(
+            tenant,
+            HookKind::OnMessage,
+            Some(contact.id.to_string()),
+            &inv,
+            detail.map_err(|f| f.clone()),
+        )
+        .await;
+        result.ok()
+    }
+
+    async fn check_message(&self, tenant: TenantId, d: hook::MessageDecision) -> Result<MessageAnswer, Failure> {
+        let attributes = checked_attributes(&d.attributes)?;
+        if let Some(r) = &d.reply
+            && (r.trim().is_empty() || r.chars().count() > MAX_REPLY_CHARS)
+        {
+            return Err(Failure::BadOutput(format!("a reply is 1 to {MAX_REPLY_CHARS} characters")));
+        }
+        let queue = match d.queue {
+            Some(name) => Some((self.queue_named(tenant, &name).await?, name)),
+            None => None,
+        };
+        Ok(MessageAnswer { reply: d.reply, attributes, queue })
+    }
+
+    async fn queue_named(&self, tenant: TenantId, name: &str) -> Result<switchboard_domain::QueueId, Failure> {
+        let queues = self.store.all::<Queue>(tenant).await.map_err(|e| Failure::Unavailable(e.to_string()))?;
+        queues
+            .iter()
+            .find(|q| q.name == name)
+            .map(|q| q.id)
+            .ok_or_else(|| Failure::BadOutput(format!("no queue named {name:?}")))
+    }
+
+    /// Asks the tenant's on-wrap-up plugin what to do after a finished contact; the actions
+    /// come back checked (addresses valid, sizes and counts bounded). Empty when there is no
+    /// such plugin, it failed, or it wants nothing.
+    pub async fn on_wrap_up(&self, tenant: TenantId, contact: &Contact, handled_ms: u64) -> Vec<WrapUpAction> {
+        let input = hook::FinishedContact {
+            contact: self.hook_contact(tenant, contact, &Arrival::default()).await,
+            disposition: contact.disposition.clone(),
+            notes: contact.notes.clone(),
+            agent: contact.agent_id.map(|a| a.to_string()),
+            handled_ms,
+        };
+        let Some(inv) = self
+            .invoke(tenant, HookKind::OnWrapUp, async |host, loaded, ctx| host.on_wrap_up(&loaded, ctx, input).await)
+            .await
+        else {
+            return Vec::new();
+        };
+        let result = match &inv.report.outcome {
+            Ok(actions) => check_wrap_up(actions),
+            Err(f) => Err(f.clone()),
+        };
+        let detail = result.as_ref().map(|actions| {
+            if actions.is_empty() {
+                "nothing to do".to_string()
+            } else {
+                actions.iter().map(WrapUpAction::describe).collect::<Vec<_>>().join(", ")
+            }
+        });
+        self.record_call(tenant, HookKind::OnWrapUp, Some(contact.id.to_string()), &inv, detail.map_err(|f| f.clone()))
+            .await;
+        result.unwrap_or_default()
+    }
+
     async fn record(&self, tenant: TenantId, call: PluginCall) {
         if call.outcome != "ok" {
             tracing::warn!(%tenant, plugin = %call.plugin, version = call.version, outcome = %call.outcome, detail = %call.detail, "plugin call failed");
@@ -308,20 +546,89 @@ impl Plugins {
                 }
             }
         }
-        if route.attributes.len() > 50 {
-            return Err(Failure::BadOutput("more than 50 attributes".into()));
-        }
-        for a in route.attributes {
-            if a.name.is_empty() || a.name.len() > 64 || a.value.len() > 1024 {
-                return Err(Failure::BadOutput(format!(
-                    "attribute {:?}: names 1-64 bytes, values at most 1024",
-                    a.name
-                )));
-            }
-            changed.attributes.insert(a.name, a.value);
-        }
+        changed.attributes.extend(checked_attributes(&route.attributes)?);
         Ok((changed, Verdict::Route))
     }
+}
+
+/// An IVR step's question as the plugin sees it: the call is not a contact yet, so the
+/// contact's id is the call's and its queue is empty.
+pub fn ivr_state(ask: &switchboard_edge::IvrAsk) -> hook::IvrState {
+    hook::IvrState {
+        contact: hook::Contact {
+            id: ask.call_id.clone(),
+            channel: hook::Channel::Voice,
+            customer: Some(ask.caller.clone()),
+            address: Some(ask.dialled.clone()),
+            queue: String::new(),
+            priority: 0,
+            skills: Vec::new(),
+            attributes: ask
+                .attributes
+                .iter()
+                .map(|(name, value)| hook::Attribute { name: name.clone(), value: value.clone() })
+                .collect(),
+            text: None,
+            arrived_ms: u64::try_from(crate::auth::now_ms()).unwrap_or(0),
+        },
+        step: ask.step.clone(),
+        digits: ask.digits.clone(),
+    }
+}
+
+fn failed_report<T>(f: Failure) -> Report<T> {
+    Report { outcome: Err(f), logs: Vec::new(), logs_dropped: 0, duration: Default::default(), fuel: 0 }
+}
+
+/// Attributes a plugin may set: at most 50, names 1-64 bytes, values at most 1024.
+fn checked_attributes(attributes: &[hook::Attribute]) -> Result<Vec<(String, String)>, Failure> {
+    if attributes.len() > 50 {
+        return Err(Failure::BadOutput("more than 50 attributes".into()));
+    }
+    attributes
+        .iter()
+        .map(|a| {
+            if a.name.is_empty() || a.name.len() > 64 || a.value.len() > 1024 {
+                Err(Failure::BadOutput(format!("attribute {:?}: names 1-64 bytes, values at most 1024", a.name)))
+            } else {
+                Ok((a.name.clone(), a.value.clone()))
+            }
+        })
+        .collect()
+}
+
+/// Wrap-up actions a plugin may ask for: a few, to valid addresses, of bounded size.
+fn check_wrap_up(actions: &[hook::WrapUpAction]) -> Result<Vec<WrapUpAction>, Failure> {
+    if actions.len() > MAX_WRAP_UP_ACTIONS {
+        return Err(Failure::BadOutput(format!("at most {MAX_WRAP_UP_ACTIONS} actions")));
+    }
+    actions
+        .iter()
+        .map(|a| match a {
+            hook::WrapUpAction::SendSms(m) => {
+                let to =
+                    m.to.parse::<switchboard_domain::PhoneNumber>()
+                        .map_err(|e| Failure::BadOutput(format!("send-sms to {:?}: {e}", m.to)))?;
+                if m.text.trim().is_empty() || m.text.chars().count() > MAX_REPLY_CHARS {
+                    return Err(Failure::BadOutput(format!("an SMS is 1 to {MAX_REPLY_CHARS} characters")));
+                }
+                Ok(WrapUpAction::Sms { to: to.as_str().to_owned(), text: m.text.clone() })
+            }
+            hook::WrapUpAction::SendEmail(m) => {
+                let to =
+                    m.to.parse::<switchboard_domain::EmailAddress>()
+                        .map_err(|e| Failure::BadOutput(format!("send-email to {:?}: {e}", m.to)))?;
+                if m.subject.trim().is_empty() || m.subject.len() > 200 || m.subject.contains(['\r', '\n']) {
+                    return Err(Failure::BadOutput("an e-mail subject is one line of 1 to 200 bytes".into()));
+                }
+                if m.body.len() > 20_000 {
+                    return Err(Failure::BadOutput("an e-mail body is at most 20,000 bytes".into()));
+                }
+                Ok(WrapUpAction::Email { to: to.as_str().to_owned(), subject: m.subject.clone(), body: m.body.clone() })
+            }
+            hook::WrapUpAction::SetAttributes(a) => Ok(WrapUpAction::Attributes(checked_attributes(a)?)),
+        })
+        .collect()
 }
 
 /// The stable word for a failure (what the API shows as `outcome`).

@@ -42,6 +42,20 @@ pub enum Command {
     Responded(ContactId, oneshot::Sender<Result<(), RoutingError>>),
     /// The connected agent (the `UserId`) hands the contact to a queue or a colleague.
     Transfer(ContactId, UserId, switchboard_routing::TransferTarget, oneshot::Sender<Result<(), RoutingError>>),
+    /// A waiting contact moves to another queue.
+    Move(ContactId, QueueId, oneshot::Sender<Result<(), RoutingError>>),
+    /// Sets attributes on a contact (open or finished), recorded as an `annotated` event with
+    /// who set them (`by`).
+    Annotate {
+        /// The contact.
+        contact: ContactId,
+        /// Name → value.
+        attributes: std::collections::BTreeMap<String, String>,
+        /// Who set them (e.g. `plugin:vip`).
+        by: String,
+        /// The answer.
+        reply: oneshot::Sender<Result<(), RoutingError>>,
+    },
     /// Queue statistics now.
     Stats(oneshot::Sender<Vec<(QueueId, QueueStats)>>),
     /// Agents now.

@@ -341,6 +341,15 @@ impl Shard {
                 self.flush().await;
                 let _ = reply.send(result);
             }
+            Command::Move(contact, queue, reply) => {
+                self.take_in(contact).await;
+                let result = self.engine.handle(Input::Move { contact, queue }, now);
+                self.flush().await;
+                let _ = reply.send(result);
+            }
+            Command::Annotate { contact, attributes, by, reply } => {
+                let _ = reply.send(self.annotate(contact, attributes, by, now).await);
+            }
             Command::Stats(reply) => {
                 let stats =
                     self.engine.queue_ids().filter_map(|q| self.engine.queue_stats(q, now).map(|s| (q, s))).collect();
@@ -365,6 +374,54 @@ impl Shard {
                 let _ = reply.send(self.engine.position(id));
             }
         }
+    }
+
+    /// Sets attributes on a contact: the shard's copy when it is open (the next transition must
+    /// not write the old ones back), else the stored one.
+    async fn annotate(
+        &mut self,
+        id: ContactId,
+        attributes: std::collections::BTreeMap<String, String>,
+        by: String,
+        now: UnixMillis,
+    ) -> Result<(), RoutingError> {
+        let mut contact = match self.open.get(&id) {
+            Some(c) => c.clone(),
+            None => match self.store.contact(self.tenant, id).await {
+                Ok(Some(c)) => c,
+                Ok(None) => return Err(RoutingError::UnknownContact),
+                Err(e) => {
+                    tracing::warn!(contact = %id, error = %e, "annotation: contact unreadable");
+                    return Err(RoutingError::UnknownContact);
+                }
+            },
+        };
+        for (k, v) in &attributes {
+            contact.attributes.insert(k.clone(), v.clone());
+        }
+        contact.updated_at = now;
+        let event = ContactEvent {
+            seq: 0,
+            at: now,
+            kind: "annotated".into(),
+            data: json!({"by": by, "attributes": attributes}),
+        };
+        if let Err(e) = self.store.update_contact(self.tenant, &contact, &event).await {
+            tracing::error!(contact = %id, error = %e, "annotation not stored");
+            return Err(RoutingError::Invalid("the contact could not be stored"));
+        }
+        if let Some(open) = self.open.get_mut(&id) {
+            *open = contact.clone();
+        }
+        let body = json!({
+            "type": "contact", "event": "annotated", "contact_id": id, "state": contact.state,
+            "channel": contact.channel, "at": now, "by": by, "attributes": contact.attributes,
+        });
+        if let Some(agent) = contact.agent_id {
+            self.publish(format!("{}.agent.{}.contact", self.topic, agent_word(agent)), body.clone()).await;
+        }
+        self.publish(format!("{}.contact.annotated", self.topic), body).await;
+        Ok(())
     }
 
     /// Persists and announces everything the engine decided.

@@ -210,6 +210,8 @@ pub async fn transfer_to_number(state: &AppState, p: &Principal, id: &str, numbe
         notes: Some(format!("Transferred to {}", number.as_str())),
         wrap_up_secs: None,
     };
+    let finished = done.contact;
     state.routing.run(p.tenant_id, |r| Command::Complete(done, r)).await?;
+    crate::plugins::effects::finished(state, p.tenant_id, finished);
     Ok(())
 }

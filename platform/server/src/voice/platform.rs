@@ -9,8 +9,8 @@ use switchboard_domain::{
     IvrFlow, Queue, QueueId, TenantId, UserId,
 };
 use switchboard_edge::{
-    CallEvent, CallIntake, CallState, NumberRoute, Platform, PlatformError, QueuePosition, Recording, SipAccount,
-    Voicemail,
+    Admission, CallEvent, CallIntake, CallState, IvrAsk, IvrChoice, NumberRoute, Platform, PlatformError,
+    QueuePosition, Recording, SipAccount, Voicemail,
 };
 use switchboard_store::{DocKind, Document};
 
@@ -136,12 +136,12 @@ impl Platform for StorePlatform {
         }
     }
 
-    async fn enqueue(&self, call: &CallIntake) -> Result<String, PlatformError> {
+    async fn enqueue(&self, call: &CallIntake) -> Result<Admission, PlatformError> {
         let tenant = tenant_of(&call.tenant_id)?;
         let thread = format!("call:{}", call.call_id);
         // A retried intake (the edge timed out but we got it) finds the contact it made.
         if let Some(c) = self.state.store.open_contact_by_thread(tenant, &thread).await.map_err(unavailable)? {
-            return Ok(c.id.to_string());
+            return Ok(Admission::Queued(c.id.to_string()));
         }
         let queue = self.queue_for(tenant, call.queue_id.as_deref()).await?;
         let priority = (i32::from(queue.priority) + call.priority).clamp(0, 100) as u8;
@@ -151,10 +151,26 @@ impl Platform for StorePlatform {
         contact.attributes.insert("endpoint_id".into(), call.endpoint_id.clone());
         contact.thread_key = Some(thread);
         let arrival = crate::plugins::Arrival { address: Some(call.dialled.clone()), text: None };
-        self.state.plugins.admit(tenant, &mut contact, &arrival).await;
+        // A call can still go elsewhere: the caller is on the line, nothing is stored yet.
+        match self.state.plugins.on_contact(tenant, &mut contact, &arrival).await {
+            crate::plugins::Verdict::Route => {}
+            crate::plugins::Verdict::Voicemail => return Ok(Admission::Voicemail),
+            crate::plugins::Verdict::Reject(why) => return Ok(Admission::Refused(why)),
+        }
         self.state.routing.enqueue(tenant, &contact).await.map_err(|e| PlatformError(format!("{e:?}")))?;
         tracing::info!(%tenant, contact = %contact.id, "call queued");
-        Ok(contact.id.to_string())
+        Ok(Admission::Queued(contact.id.to_string()))
+    }
+
+    async fn ivr_step(&self, ask: &IvrAsk) -> Result<Option<IvrChoice>, PlatformError> {
+        let tenant = tenant_of(&ask.tenant_id)?;
+        let state = crate::plugins::ivr_state(ask);
+        Ok(self
+            .state
+            .plugins
+            .on_ivr(tenant, state)
+            .await
+            .map(|a| IvrChoice { branch: a.branch, attributes: a.attributes }))
     }
 
     async fn position(&self, tenant_id: &str, contact_id: &str) -> Result<Option<QueuePosition>, PlatformError> {

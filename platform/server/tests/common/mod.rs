@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod mail;
+pub mod sms_provider;
 pub mod ws;
 
 use std::sync::Arc;
