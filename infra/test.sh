@@ -22,6 +22,8 @@ fi
 echo "== cargo fmt --check" >&2
 cargo fmt --all --check
 (cd tenant-plugins && cargo fmt --all --check)
+echo "== tenant plugin guests: unit tests on the host" >&2
+(cd tenant-plugins && cargo test --workspace --locked --quiet)
 echo "== cargo clippy" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== web: type-check, build, unit tests (Vitest)" >&2

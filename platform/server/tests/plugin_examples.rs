@@ -368,3 +368,49 @@ async fn business_hours_tag_texts_after_hours_and_leave_open_hours_alone() {
 fn time_today() -> String {
     jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date().to_string()
 }
+
+/// The JavaScript example built with its pinned toolchain (componentize-js from npm), or None
+/// (loudly) where node is missing outside CI.
+fn javascript_plugin() -> Option<Vec<u8>> {
+    if !common::have_tool("node", &["--version"]) || !common::have_tool("npm", &["--version"]) {
+        return None;
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tenant-plugins/examples/language-routing-js/build.sh");
+    let out = std::env::temp_dir().join(format!("sb-js-plugin-{}.wasm", std::process::id()));
+    let built = std::process::Command::new("bash").arg(&script).arg(&out).output().expect("build.sh runs");
+    assert!(built.status.success(), "build.sh: {}", String::from_utf8_lossy(&built.stderr));
+    let wasm = std::fs::read(&out).expect("the component");
+    let _ = std::fs::remove_file(&out);
+    Some(wasm)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_written_in_javascript_is_accepted_and_routes_like_any_other() {
+    let Some(wasm) = javascript_plugin() else { return };
+    each_backend(|app| {
+        let wasm = wasm.clone();
+        async move {
+            let o = app.signup("Polyglot JS", &format!("owner-{}@js.example", uuid::Uuid::new_v4())).await;
+            let t = Some(o.token.as_str());
+            let (_, queue) = app.call("POST", "/api/v1/queues", t, Some(json!({"name": "q"}))).await;
+            let (status, skill) = app.call("POST", "/api/v1/skills", t, Some(json!({"name": "german"}))).await;
+            assert_eq!(status, StatusCode::CREATED, "{skill}");
+            install(&app, &o, "language-js", wasm, json!({}), &[]).await;
+            let c = contact(
+                &app,
+                &o,
+                json!({"channel": "task", "queue_id": queue["id"],
+                "attributes": {"ivr_language": "de"}}),
+            )
+            .await;
+            assert_eq!(c["attributes"]["language"], "de", "{c}");
+            let call = &calls(&app, &o, "language-js").await[0];
+            assert_eq!(call["outcome"], "ok", "{call}");
+            assert!(call["detail"].as_str().is_some_and(|d| d.contains("1 skills")), "{call}");
+            assert!(call["logs"].to_string().contains("language: de"), "the JS plugin's log line: {call}");
+            app
+        }
+    })
+    .await;
+}

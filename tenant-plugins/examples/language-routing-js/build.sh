@@ -24,6 +24,7 @@ tools="$cache/componentize-js-0.23.0-$pin"
 if [ ! -f "$tools/.installed" ]; then
     mkdir -p "$cache"
     tmp=$(mktemp -d "$cache/.install.XXXXXX")
+    chmod 755 "$tmp"
     trap 'rm -rf "$tmp"' EXIT
     cp "$here/package.json" "$tmp/"
     (cd "$tmp" && npm install --no-package-lock --no-audit --no-fund --loglevel=error)
