@@ -377,12 +377,16 @@ impl PluginHost {
     ) -> Report<T> {
         let empty =
             |f| Report { outcome: Err(f), logs: Vec::new(), logs_dropped: 0, duration: Duration::ZERO, fuel: 0 };
-        let tenant_slots = self.tenant_slots(&context.tenant);
         let wait = self.limits.queue_wait;
-        let Ok(Ok(tenant_permit)) = tokio::time::timeout(wait, tenant_slots.acquire_owned()).await else {
+        // A free slot is taken at once; only a full one arms the waiting timer.
+        let slot = async |slots: Arc<Semaphore>| match slots.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => tokio::time::timeout(wait, slots.acquire_owned()).await.ok()?.ok(),
+        };
+        let Some(tenant_permit) = slot(self.tenant_slots(&context.tenant)).await else {
             return empty(Failure::Busy);
         };
-        let Ok(Ok(pool_permit)) = tokio::time::timeout(wait, self.pool.clone().acquire_owned()).await else {
+        let Some(pool_permit) = slot(self.pool.clone()).await else {
             return empty(Failure::Busy);
         };
         let (engine, pre, limits, services) =

@@ -1,4 +1,4 @@
-//! Plugin invocation cost, measured (`cargo bench -p switchboard-plugin-host --bench invoke`):
+//! Plugin invocation cost, measured (`cargo bench -p switchboard-plugin-bench`):
 //!
 //! - cold compile of an example plugin in the bounded worker, and loading it from the disk cache;
 //! - a trivial on-contact hook through the host API (slot, pooled instance, fresh store with
@@ -20,7 +20,7 @@ use switchboard_plugin_host::{
     ServiceError,
 };
 use wasmtime::component::{Component, Linker, Val};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
 /// Host services that are never called by the benchmarked hook.
 struct Idle;
@@ -77,21 +77,30 @@ fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
+/// The benchmark binary is its own compile worker (`invoke compile-worker`), as `switchboard` is.
+const WORKER_ARG: &str = "compile-worker";
+
 fn host(cache: PathBuf) -> PluginHost {
-    let compiler =
-        Compiler { program: PathBuf::from(env!("CARGO_BIN_EXE_switchboard-plugin-compile")), args: Vec::new() };
+    let program = std::env::current_exe().expect("own path");
+    let compiler = Compiler { program, args: vec![WORKER_ARG.into()] };
     PluginHost::new(HostConfig { cache_dir: cache, compiler, limits: Limits::default() }, Arc::new(Idle)).expect("host")
 }
 
 const CALLS: usize = 20_000;
 
 fn main() {
-    let (Some(trivial), Some(example)) = (
-        switchboard_testkit::plugins::guest("fixture-trivial"),
-        switchboard_testkit::plugins::guest("example-vip-routing"),
-    ) else {
-        eprintln!("the wasm32-wasip2 target is missing: no benchmark");
-        return;
+    if std::env::args().nth(1).as_deref() == Some(WORKER_ARG) {
+        let limits = Limits::default();
+        std::process::exit(switchboard_plugin_host::worker_main(limits.compile_memory_bytes, limits.compile_time));
+    }
+    let built = switchboard_plugin_bench::guest("fixture-trivial")
+        .and_then(|trivial| Ok((trivial, switchboard_plugin_bench::guest("example-vip-routing")?)));
+    let (trivial, example) = match built {
+        Ok(both) => both,
+        Err(why) => {
+            eprintln!("no benchmark: {why}");
+            std::process::exit(1);
+        }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     runtime.block_on(async {
@@ -122,13 +131,16 @@ fn main() {
             h.on_contact(&plugin, context(), contact()).await.outcome.expect("answer");
         }
         let mut times = Vec::with_capacity(CALLS);
+        let mut inner = Vec::with_capacity(CALLS);
         for _ in 0..CALLS {
             let started = Instant::now();
             let report = h.on_contact(&plugin, context(), contact()).await;
             times.push(started.elapsed());
+            inner.push(report.duration);
             report.outcome.expect("answer");
         }
         times.sort();
+        inner.sort();
         let (host_p50, host_p99) = (percentile(&times, 0.5), percentile(&times, 0.99));
 
         // Two callers at once for two seconds.
@@ -152,12 +164,27 @@ fn main() {
         let per_second = total as f64 / 2.0;
 
         // The floor: bare wasmtime, same component, instantiate + call + drop.
-        let (bare_p50, bare_p99) = bare(&trivial);
+        let (default_p50, default_p99) = bare(&trivial, false);
+        let (bare_p50, bare_p99) = bare(&trivial, true);
         println!();
         println!("| trivial on-contact, {CALLS} calls | p50 µs | p99 µs |");
         println!("|---|---|---|");
         println!("| through the host API | {:.1} | {:.1} |", micros(host_p50), micros(host_p99));
-        println!("| bare wasmtime instantiate + call | {:.1} | {:.1} |", micros(bare_p50), micros(bare_p99));
+        println!(
+            "| of which on the plugin's thread (store, instantiate, call) | {:.1} | {:.1} |",
+            micros(percentile(&inner, 0.5)),
+            micros(percentile(&inner, 0.99))
+        );
+        println!(
+            "| bare wasmtime instantiate + call, default pool | {:.1} | {:.1} |",
+            micros(default_p50),
+            micros(default_p99)
+        );
+        println!(
+            "| bare wasmtime instantiate + call, the host's pool reset settings | {:.1} | {:.1} |",
+            micros(bare_p50),
+            micros(bare_p99)
+        );
         println!(
             "| ratio | {:.2}x | {:.2}x |",
             micros(host_p50) / micros(bare_p50),
@@ -169,12 +196,16 @@ fn main() {
     });
 }
 
-/// Instantiate-and-call on a bare engine: pooling allocator, imports the hook never calls
-/// defined as traps, the arguments built once.
-fn bare(wasm: &[u8]) -> (Duration, Duration) {
+/// Instantiate-and-call on a bare engine: pooling allocator (wasmtime's defaults, or with the
+/// host's in-place reset), imports the hook never calls defined as traps, the arguments built once.
+fn bare(wasm: &[u8], tuned: bool) -> (Duration, Duration) {
     let mut config = Config::new();
     config.wasm_component_model(true);
-    config.allocation_strategy(InstanceAllocationStrategy::Pooling(PoolingAllocationConfig::default()));
+    let mut pool = PoolingAllocationConfig::default();
+    if tuned {
+        pool.pagemap_scan(Enabled::Auto).linear_memory_keep_resident(2 << 20).table_keep_resident(64 << 10);
+    }
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let engine = Engine::new(&config).expect("engine");
     let component = Component::new(&engine, wasm).expect("compiles");
     let mut linker: Linker<()> = Linker::new(&engine);
