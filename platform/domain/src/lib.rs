@@ -28,7 +28,7 @@ pub use id::{
 pub use identity::{Role, RoleParseError, UserStatus};
 pub use message::{Attachment, ChannelMessage, Direction, SmsProvider};
 pub use pii::Pii;
-pub use plugin::{Plugin, PluginCall, PluginCapabilities, PluginSecret, PluginVersion};
+pub use plugin::{ContactArrival, Plugin, PluginCall, PluginCapabilities, PluginSecret, PluginVersion};
 pub use resources::{
     AgentSelection, ApiKey, Channel, ChannelCosts, ChannelEndpoint, EndpointKind, IvrFlow, MAX_SKILL_LEVEL, Overflow,
     OverflowTarget, Prompt, Queue, RelaxStep, SipAccount, Skill, SkillLevel, SkillRequirement, Tenant, TenantStatus,

@@ -92,6 +92,14 @@ pub struct PluginSecret {
     pub updated_at: UnixMillis,
 }
 
+/// A contact as it arrived, before the tenant's on-contact plugin changed it: replay asks every
+/// version about the contact as it was, not as a plugin left it. Kept only for changed contacts.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ContactArrival {
+    /// The contact as it arrived.
+    pub contact: crate::Contact,
+}
+
 /// One call of a plugin's hook, as the tenant sees it afterwards.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PluginCall {

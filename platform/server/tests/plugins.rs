@@ -178,6 +178,14 @@ async fn plugins_change_contacts_and_failures_fall_back_to_the_default() {
                 app.call("POST", "/api/v1/plugins/router/activate", Some(&o.token), Some(json!({"version": 1}))).await;
             assert_eq!(status, StatusCode::OK);
             assert_eq!(new_contact(&app, &o.token, &queue, json!({"do": "spin"})).await["priority"], 7);
+            // Replay asks about that contact as it arrived, not as version 1 left it: version 1
+            // still changes it, version 2 spins on it.
+            let (status, r) = app
+                .call("POST", "/api/v1/plugins/router/versions/2/replay", Some(&o.token), Some(json!({"contacts": 1})))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{r}");
+            assert_eq!(r["entries"][0]["current"], "route: priority 7, seen=yes", "{r}");
+            assert!(r["entries"][0]["candidate"].as_str().is_some_and(|c| c.starts_with("timeout")), "{r}");
 
             // One plugin per hook.
             let (status, _) = upload(&app, &o.token, "second", trivial.clone()).await;

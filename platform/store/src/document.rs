@@ -3,8 +3,8 @@
 
 use serde::{Serialize, de::DeserializeOwned};
 use switchboard_domain::{
-    BillingAccount, BusinessHours, ChannelEndpoint, IvrFlow, Plugin, PluginSecret, Prompt, Queue, RoutingRules,
-    SipAccount, Skill, SmsProvider, TenantId, Webhook,
+    BillingAccount, BusinessHours, ChannelEndpoint, ContactArrival, IvrFlow, Plugin, PluginSecret, Prompt, Queue,
+    RoutingRules, SipAccount, Skill, SmsProvider, TenantId, Webhook,
 };
 
 use crate::{Page, PageRequest, Store, StoreError};
@@ -34,6 +34,8 @@ pub enum DocKind {
     Plugin,
     /// [`PluginSecret`] (id: its name).
     PluginSecret,
+    /// [`ContactArrival`] (id: the contact's id).
+    ContactArrival,
 }
 
 /// The id of the tenant's routing-rules document.
@@ -58,6 +60,7 @@ impl DocKind {
             DocKind::Prompt => "prompt",
             DocKind::Plugin => "plugin",
             DocKind::PluginSecret => "plugin_secret",
+            DocKind::ContactArrival => "contact_arrival",
         }
     }
 }
@@ -147,6 +150,16 @@ impl Document for Plugin {
     }
     fn doc_name(&self) -> String {
         self.name.clone()
+    }
+}
+
+impl Document for ContactArrival {
+    const KIND: DocKind = DocKind::ContactArrival;
+    fn doc_id(&self) -> String {
+        self.contact.id.to_string()
+    }
+    fn doc_name(&self) -> String {
+        self.contact.id.to_string()
     }
 }
 

@@ -5,6 +5,7 @@ import { api, me, notify, type User } from './state';
 import { Empty, Field, FormError, Head, Modal, TextField, useForm } from './ui';
 import { Billing } from './billing';
 import { WidgetPreview, snippet } from './widgetAdmin';
+import { Plugins } from './plugins';
 
 /** The settings pages, in the order the navigation lists them. */
 export const ADMIN_SECTIONS: { id: string; label: string; page: preact.ComponentType }[] = [
@@ -17,6 +18,7 @@ export const ADMIN_SECTIONS: { id: string; label: string; page: preact.Component
   { id: 'routing', label: 'Routing rules', page: RoutingRules },
   { id: 'sms', label: 'SMS provider', page: SmsProvider },
   { id: 'webhooks', label: 'Webhooks', page: Webhooks },
+  { id: 'plugins', label: 'Plugins', page: Plugins },
   { id: 'api-keys', label: 'API keys & business', page: ApiKeys },
   { id: 'billing', label: 'Billing', page: Billing },
 ];

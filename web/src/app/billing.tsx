@@ -5,7 +5,7 @@ import { signal } from '@preact/signals';
 import { useEffect, useState } from 'preact/hooks';
 import { api, atLeast } from './state';
 import { navigate } from '../lib/router';
-import { Empty, FormError, Head } from './ui';
+import { Empty, FormError, Head, useAction } from './ui';
 import { USAGE_LABEL, money, planPrice, standingNotice, type BillingView, type PlanList } from '../lib/billing';
 
 /** The tenant's billing as last loaded (for the banner every admin page shows). */
@@ -52,8 +52,6 @@ export function StandingBanner(props: { onBillingPage?: boolean }) {
 export function Billing() {
   const plans = usePlans();
   const [view, setView] = useState<BillingView | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
   const owner = atLeast('owner');
   const returned = new URLSearchParams(location.search).get('checkout');
   useEffect(() => {
@@ -63,16 +61,8 @@ export function Billing() {
     const t = setInterval(() => void loadBilling().then((v) => (setView(v), v && v.standing === 'good' && clearInterval(t))), 1500);
     return () => clearInterval(t);
   }, []);
-  const go = async (what: () => Promise<void>) => {
-    setBusy(true);
-    setError(null);
-    try {
-      await what();
-    } catch (e) {
-      setError(String((e as Error).message ?? e));
-      setBusy(false);
-    }
-  };
+  // Success leaves for Stripe: the buttons stay disabled meanwhile.
+  const { busy, error, run: go } = useAction(true);
   if (!view || !plans) return <div class="empty" role="status">Loading…</div>;
   if (!view.enabled)
     return (

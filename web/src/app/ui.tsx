@@ -84,6 +84,25 @@ export function useForm<T extends Record<string, unknown>>(initial: T) {
   return { values, setValues, set, errors, error, busy, submit };
 }
 
+/** One button's work at a time, with its error for a `FormError`. `keepBusy`: stay busy after
+ * success (the page is navigating away). */
+export function useAction(keepBusy = false) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  async function run(what: () => Promise<void>) {
+    setBusy(true);
+    setError(null);
+    try {
+      await what();
+      if (!keepBusy) setBusy(false);
+    } catch (e) {
+      setError(String((e as Error).message ?? e));
+      setBusy(false);
+    }
+  }
+  return { busy, error, run };
+}
+
 export function FormError({ error }: { error: string | null }) {
   return error ? <div class="form-error" role="alert">{error}</div> : null;
 }

@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use switchboard_api_types as wire;
-use switchboard_domain::{Contact, Plugin, PluginCapabilities, PluginSecret, PluginVersion, TenantId};
+use switchboard_domain::{Contact, ContactArrival, Plugin, PluginCapabilities, PluginSecret, PluginVersion, TenantId};
 use switchboard_plugin_host::{PluginHost, UploadError};
 use switchboard_store::PageRequest;
 
@@ -334,8 +334,12 @@ pub async fn replay(
     Ok(Json(wire::PluginReplayView { version, replayed: entries.len() as u32, changed, entries }))
 }
 
-/// A contact as it was when it arrived (its first queue), as far as the events tell.
+/// A contact as it was when it arrived: as kept when a plugin changed it, else as far as the
+/// events tell (its first queue).
 async fn as_created(state: &AppState, tenant: TenantId, contact: &Contact) -> Contact {
+    if let Ok(Some(arrival)) = state.store.get::<ContactArrival>(tenant, &contact.id.to_string()).await {
+        return arrival.contact;
+    }
     let mut c = contact.clone();
     if let Ok(events) = state.store.contact_events(tenant, contact.id).await
         && let Some(first) = events.first()

@@ -11,7 +11,9 @@ mod services;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use switchboard_domain::{Channel, Contact, Plugin, PluginCall, PluginCapabilities, Queue, Skill, TenantId};
+use switchboard_domain::{
+    Channel, Contact, ContactArrival, Plugin, PluginCall, PluginCapabilities, Queue, Skill, TenantId,
+};
 use switchboard_plugin_host::{
     CallContext, Compiler, Failure, Grants, HookKind, HostConfig, LoadedPlugin, PluginHost, Report, hook,
 };
@@ -217,11 +219,16 @@ impl Plugins {
         };
         let (verdict, call) = self.decide(tenant, &plugin, version, contact, arrival, false).await;
         self.record(tenant, call).await;
-        if let Some((changed, verdict)) = verdict {
-            *contact = changed;
-            return verdict;
+        let Some((changed, verdict)) = verdict else { return Verdict::Route };
+        if changed != *contact {
+            // Replay must ask other versions about the contact as it arrived.
+            let before = ContactArrival { contact: contact.clone() };
+            if let Err(e) = self.store.insert(tenant, &before).await {
+                tracing::warn!(%tenant, contact = %contact.id, error = %e, "could not keep the contact as it arrived");
+            }
         }
-        Verdict::Route
+        *contact = changed;
+        verdict
     }
 
     /// On-contact for channels that cannot yet refuse or divert a contact at this point (calls,
