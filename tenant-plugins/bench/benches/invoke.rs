@@ -19,7 +19,7 @@ use switchboard_plugin_host::{
     CallContext, Compiler, Grants, HostConfig, HostServices, HttpRequest, HttpResponse, Limits, PluginHost,
     ServiceError,
 };
-use wasmtime::component::{Component, Linker, Val};
+use wasmtime::component::{Component, InstancePre, Linker, Val};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
 /// Host services that are never called by the benchmarked hook.
@@ -87,6 +87,7 @@ fn host(cache: PathBuf) -> PluginHost {
 }
 
 const CALLS: usize = 20_000;
+const ROUNDS: usize = 20;
 
 fn main() {
     if std::env::args().nth(1).as_deref() == Some(WORKER_ARG) {
@@ -130,18 +131,28 @@ fn main() {
         for _ in 0..1_000 {
             h.on_contact(&plugin, context(), contact()).await.outcome.expect("answer");
         }
-        let mut times = Vec::with_capacity(CALLS);
-        let mut inner = Vec::with_capacity(CALLS);
-        for _ in 0..CALLS {
-            let started = Instant::now();
-            let report = h.on_contact(&plugin, context(), contact()).await;
-            times.push(started.elapsed());
-            inner.push(report.duration);
-            report.outcome.expect("answer");
+        // Host and bare calls in alternating rounds, so the machine's noise falls on both alike.
+        let mut tuned = Bare::new(&trivial, true);
+        let mut default = Bare::new(&trivial, false);
+        let (mut times, mut inner, mut tuned_times, mut default_times) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            for _ in 0..CALLS / ROUNDS {
+                let started = Instant::now();
+                let report = h.on_contact(&plugin, context(), contact()).await;
+                times.push(started.elapsed());
+                inner.push(report.duration);
+                report.outcome.expect("answer");
+            }
+            tuned_times.extend((0..CALLS / ROUNDS).map(|_| tuned.once()));
+            default_times.extend((0..CALLS / ROUNDS).map(|_| default.once()));
         }
-        times.sort();
-        inner.sort();
+        for t in [&mut times, &mut inner, &mut tuned_times, &mut default_times] {
+            t.sort();
+        }
         let (host_p50, host_p99) = (percentile(&times, 0.5), percentile(&times, 0.99));
+        let (bare_p50, bare_p99) = (percentile(&tuned_times, 0.5), percentile(&tuned_times, 0.99));
+        let (default_p50, default_p99) = (percentile(&default_times, 0.5), percentile(&default_times, 0.99));
 
         // Two callers at once for two seconds.
         let until = Instant::now() + Duration::from_secs(2);
@@ -164,8 +175,6 @@ fn main() {
         let per_second = total as f64 / 2.0;
 
         // The floor: bare wasmtime, same component, instantiate + call + drop.
-        let (default_p50, default_p99) = bare(&trivial, false);
-        let (bare_p50, bare_p99) = bare(&trivial, true);
         println!();
         println!("| trivial on-contact, {CALLS} calls | p50 µs | p99 µs |");
         println!("|---|---|---|");
@@ -198,45 +207,53 @@ fn main() {
 
 /// Instantiate-and-call on a bare engine: pooling allocator (wasmtime's defaults, or with the
 /// host's in-place reset), imports the hook never calls defined as traps, the arguments built once.
-fn bare(wasm: &[u8], tuned: bool) -> (Duration, Duration) {
-    let mut config = Config::new();
-    config.wasm_component_model(true);
-    let mut pool = PoolingAllocationConfig::default();
-    if tuned {
-        pool.pagemap_scan(Enabled::Auto).linear_memory_keep_resident(2 << 20).table_keep_resident(64 << 10);
+struct Bare {
+    engine: Engine,
+    pre: InstancePre<()>,
+    arg: Val,
+}
+
+impl Bare {
+    fn new(wasm: &[u8], tuned: bool) -> Bare {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        let mut pool = PoolingAllocationConfig::default();
+        if tuned {
+            pool.pagemap_scan(Enabled::Auto).linear_memory_keep_resident(2 << 20).table_keep_resident(64 << 10);
+        }
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).expect("engine");
+        let component = Component::new(&engine, wasm).expect("compiles");
+        let mut linker: Linker<()> = Linker::new(&engine);
+        linker.define_unknown_imports_as_traps(&component).expect("imports");
+        let pre = linker.instantiate_pre(&component).expect("pre");
+        let arg = Val::Record(vec![
+            ("id".into(), Val::String("0192f0c0-0000-7000-8000-000000000001".into())),
+            ("channel".into(), Val::Enum("voice".into())),
+            ("customer".into(), Val::Option(Some(Box::new(Val::String("+14155550100".into()))))),
+            ("address".into(), Val::Option(Some(Box::new(Val::String("+14155550199".into()))))),
+            ("queue".into(), Val::String("support".into())),
+            ("priority".into(), Val::U8(10)),
+            ("skills".into(), Val::List(Vec::new())),
+            ("attributes".into(), Val::List(Vec::new())),
+            ("text".into(), Val::Option(None)),
+            ("arrived-ms".into(), Val::U64(1)),
+        ]);
+        let mut bare = Bare { engine, pre, arg };
+        for _ in 0..1_000 {
+            bare.once();
+        }
+        bare
     }
-    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    let engine = Engine::new(&config).expect("engine");
-    let component = Component::new(&engine, wasm).expect("compiles");
-    let mut linker: Linker<()> = Linker::new(&engine);
-    linker.define_unknown_imports_as_traps(&component).expect("imports");
-    let pre = linker.instantiate_pre(&component).expect("pre");
-    let arg = Val::Record(vec![
-        ("id".into(), Val::String("0192f0c0-0000-7000-8000-000000000001".into())),
-        ("channel".into(), Val::Enum("voice".into())),
-        ("customer".into(), Val::Option(Some(Box::new(Val::String("+14155550100".into()))))),
-        ("address".into(), Val::Option(Some(Box::new(Val::String("+14155550199".into()))))),
-        ("queue".into(), Val::String("support".into())),
-        ("priority".into(), Val::U8(10)),
-        ("skills".into(), Val::List(Vec::new())),
-        ("attributes".into(), Val::List(Vec::new())),
-        ("text".into(), Val::Option(None)),
-        ("arrived-ms".into(), Val::U64(1)),
-    ]);
-    let once = || {
+
+    fn once(&mut self) -> Duration {
         let started = Instant::now();
-        let mut store = Store::new(&engine, ());
-        let instance = pre.instantiate(&mut store).expect("instance");
+        let mut store = Store::new(&self.engine, ());
+        let instance = self.pre.instantiate(&mut store).expect("instance");
         let func = instance.get_func(&mut store, "on-contact").expect("on-contact");
         let mut out = [Val::Bool(false)];
-        func.call(&mut store, std::slice::from_ref(&arg), &mut out).expect("call");
+        func.call(&mut store, std::slice::from_ref(&self.arg), &mut out).expect("call");
         drop(store);
         started.elapsed()
-    };
-    for _ in 0..1_000 {
-        once();
     }
-    let mut times: Vec<Duration> = (0..CALLS).map(|_| once()).collect();
-    times.sort();
-    (percentile(&times, 0.5), percentile(&times, 0.99))
 }

@@ -1,7 +1,11 @@
 //! One plugin call: the store's state, the host functions and why a call failed.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -54,17 +58,69 @@ pub struct LogLine {
     pub fields: Vec<(String, String)>,
 }
 
+/// A call's computing time: the sum of its future's polls. Waiting for the platform (an HTTP
+/// answer, the store) returns `Pending` and is not counted; the epoch callback reads it mid-poll.
+#[derive(Debug)]
+pub(crate) struct CpuClock {
+    origin: Instant,
+    spent_ns: AtomicU64,
+    /// When the current poll began (ns after `origin`), or `u64::MAX` between polls.
+    polling_since_ns: AtomicU64,
+}
+
+impl CpuClock {
+    fn new() -> CpuClock {
+        CpuClock { origin: Instant::now(), spent_ns: AtomicU64::new(0), polling_since_ns: AtomicU64::new(u64::MAX) }
+    }
+
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX - 1)
+    }
+
+    /// Computing time so far, the running poll included.
+    pub(crate) fn used(&self) -> Duration {
+        let since = self.polling_since_ns.load(Ordering::Relaxed);
+        let running = if since == u64::MAX { 0 } else { self.now_ns().saturating_sub(since) };
+        Duration::from_nanos(self.spent_ns.load(Ordering::Relaxed).saturating_add(running))
+    }
+}
+
+/// A call's future, timed poll by poll into its [`CpuClock`].
+pub(crate) struct Metered<F> {
+    inner: Pin<Box<F>>,
+    clock: Arc<CpuClock>,
+}
+
+impl<F: Future> Metered<F> {
+    pub(crate) fn new(inner: F, clock: Arc<CpuClock>) -> Metered<F> {
+        Metered { inner: Box::pin(inner), clock }
+    }
+}
+
+impl<F: Future> Future for Metered<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let began = self.clock.now_ns();
+        self.clock.polling_since_ns.store(began, Ordering::Relaxed);
+        let result = self.inner.as_mut().poll(cx);
+        let spent = self.clock.now_ns().saturating_sub(began);
+        self.clock.spent_ns.fetch_add(spent, Ordering::Relaxed);
+        self.clock.polling_since_ns.store(u64::MAX, Ordering::Relaxed);
+        result
+    }
+}
+
 /// The store's data for one call.
 pub(crate) struct CallState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) context: CallContext,
     services: Arc<dyn HostServices>,
-    runtime: tokio::runtime::Handle,
     pub(crate) limits: Arc<Limits>,
     pub(crate) started: Instant,
-    /// Time spent in host calls (not the guest's CPU).
-    pub(crate) host_time: Duration,
+    /// The guest's computing time so far.
+    pub(crate) cpu: Arc<CpuClock>,
     host_calls: u32,
     http_calls: u32,
     pub(crate) logs: Vec<LogLine>,
@@ -84,12 +140,7 @@ impl std::fmt::Debug for CallState {
 }
 
 impl CallState {
-    pub(crate) fn new(
-        context: CallContext,
-        services: Arc<dyn HostServices>,
-        runtime: tokio::runtime::Handle,
-        limits: Arc<Limits>,
-    ) -> CallState {
+    pub(crate) fn new(context: CallContext, services: Arc<dyn HostServices>, limits: Arc<Limits>) -> CallState {
         let stdout = MemoryOutputPipe::new(limits.log_bytes);
         let stderr = MemoryOutputPipe::new(limits.log_bytes);
         // WASI with nothing in it: no preopened directories, no environment, no arguments, no
@@ -107,10 +158,9 @@ impl CallState {
             table: ResourceTable::new(),
             context,
             services,
-            runtime,
             limits,
             started: Instant::now(),
-            host_time: Duration::ZERO,
+            cpu: Arc::new(CpuClock::new()),
             host_calls: 0,
             http_calls: 0,
             logs: Vec::new(),
@@ -136,14 +186,6 @@ impl CallState {
         let error = wasmtime::Error::msg(why.to_string());
         self.stopped_by.get_or_insert(why);
         error
-    }
-
-    /// Runs async platform work from the plugin's thread, counting the time as host time.
-    fn block<F: std::future::Future>(&mut self, work: F) -> F::Output {
-        let began = Instant::now();
-        let out = self.runtime.block_on(work);
-        self.host_time += began.elapsed();
-        out
     }
 
     fn push_log(&mut self, level: &str, message: &str, fields: Vec<(String, String)>) {
@@ -228,7 +270,12 @@ impl wasmtime::ResourceLimiter for CallState {
 impl types::Host for CallState {}
 
 impl log::Host for CallState {
-    fn write(&mut self, level: log::Level, message: String, fields: Vec<types::Attribute>) -> wasmtime::Result<()> {
+    async fn write(
+        &mut self,
+        level: log::Level,
+        message: String,
+        fields: Vec<types::Attribute>,
+    ) -> wasmtime::Result<()> {
         self.enter()?;
         let level = match level {
             log::Level::Debug => "debug",
@@ -242,7 +289,7 @@ impl log::Host for CallState {
 }
 
 impl clock::Host for CallState {
-    fn now_ms(&mut self) -> wasmtime::Result<u64> {
+    async fn now_ms(&mut self) -> wasmtime::Result<u64> {
         self.enter()?;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Ok(u64::try_from(now.as_millis()).unwrap_or(u64::MAX))
@@ -250,7 +297,7 @@ impl clock::Host for CallState {
 }
 
 impl kv::Host for CallState {
-    fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<String>, kv::KvError>> {
+    async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<String>, kv::KvError>> {
         self.enter()?;
         if let Err(e) = self.kv_allowed(&key, 0) {
             return Ok(Err(e));
@@ -259,10 +306,10 @@ impl kv::Host for CallState {
             return Ok(Ok(v.clone()));
         }
         let (services, tenant) = (self.services.clone(), self.context.tenant.clone());
-        Ok(self.block(async move { services.kv_get(&tenant, &key).await }).map_err(kv_error))
+        Ok(services.kv_get(&tenant, &key).await.map_err(kv_error))
     }
 
-    fn set(&mut self, key: String, value: String) -> wasmtime::Result<Result<(), kv::KvError>> {
+    async fn set(&mut self, key: String, value: String) -> wasmtime::Result<Result<(), kv::KvError>> {
         self.enter()?;
         if let Err(e) = self.kv_allowed(&key, value.len()) {
             return Ok(Err(e));
@@ -272,10 +319,10 @@ impl kv::Host for CallState {
             return Ok(Ok(()));
         }
         let (services, tenant) = (self.services.clone(), self.context.tenant.clone());
-        Ok(self.block(async move { services.kv_set(&tenant, &key, &value).await }).map_err(kv_error))
+        Ok(services.kv_set(&tenant, &key, &value).await.map_err(kv_error))
     }
 
-    fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), kv::KvError>> {
+    async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), kv::KvError>> {
         self.enter()?;
         if let Err(e) = self.kv_allowed(&key, 0) {
             return Ok(Err(e));
@@ -285,23 +332,23 @@ impl kv::Host for CallState {
             return Ok(Ok(()));
         }
         let (services, tenant) = (self.services.clone(), self.context.tenant.clone());
-        Ok(self.block(async move { services.kv_delete(&tenant, &key).await }).map_err(kv_error))
+        Ok(services.kv_delete(&tenant, &key).await.map_err(kv_error))
     }
 }
 
 impl secrets::Host for CallState {
-    fn get(&mut self, name: String) -> wasmtime::Result<Option<String>> {
+    async fn get(&mut self, name: String) -> wasmtime::Result<Option<String>> {
         self.enter()?;
         if !self.context.grants.secrets.contains(&name) {
             return Ok(None);
         }
         let (services, tenant) = (self.services.clone(), self.context.tenant.clone());
-        Ok(self.block(async move { services.secret(&tenant, &name).await }).ok().flatten())
+        Ok(services.secret(&tenant, &name).await.ok().flatten())
     }
 }
 
 impl http::Host for CallState {
-    fn fetch(&mut self, req: http::Request) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
+    async fn fetch(&mut self, req: http::Request) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
         self.enter()?;
         self.http_calls += 1;
         if self.http_calls > self.limits.http_requests {
@@ -334,7 +381,7 @@ impl http::Host for CallState {
             max_body_bytes: self.limits.http_body_bytes,
         };
         let (services, tenant) = (self.services.clone(), self.context.tenant.clone());
-        let answer = self.block(async move { services.http(&tenant, request).await });
+        let answer = services.http(&tenant, request).await;
         Ok(answer
             .map(|r| http::Response {
                 status: r.status,

@@ -18,7 +18,9 @@ mod limits;
 mod services;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,7 +37,7 @@ pub use limits::Limits;
 pub use services::{CallContext, Grants, HostServices, HttpRequest, HttpResponse, ServiceError};
 
 use bindings::{Plugin, PluginPre};
-use call::CallState;
+use call::{CallState, Metered};
 
 /// Why an upload was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -176,7 +178,7 @@ impl PluginHost {
     pub fn new(config: HostConfig, services: Arc<dyn HostServices>) -> Result<PluginHost, HostError> {
         let engine = engine::run_engine(&config.limits).map_err(|e| HostError(e.to_string()))?;
         let mut linker = Linker::<CallState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| HostError(e.to_string()))?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| HostError(e.to_string()))?;
         Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
             .map_err(|e| HostError(e.to_string()))?;
         std::fs::create_dir_all(&config.cache_dir).map_err(|e| HostError(format!("cache directory: {e}")))?;
@@ -277,7 +279,7 @@ impl PluginHost {
             dry_run: true,
         };
         let described = self
-            .run(&plugin.pre, context, |p, s| p.call_describe(s))
+            .run(&plugin.pre, context, Describe)
             .await
             .outcome
             .map_err(|e| UploadError::Manifest(format!("describe failed: {e}")))?;
@@ -297,7 +299,7 @@ impl PluginHost {
         contact: hook::Contact,
     ) -> Report<hook::ContactDecision> {
         let limit = self.limits.output_bytes;
-        let mut report = self.run(&plugin.pre, context, move |p, s| p.call_on_contact(s, &contact)).await;
+        let mut report = self.run(&plugin.pre, context, contact).await;
         report.check(
             |d| match d {
                 hook::ContactDecision::Route(r) => route_size(r),
@@ -317,7 +319,7 @@ impl PluginHost {
         state: hook::IvrState,
     ) -> Report<hook::IvrDecision> {
         let limit = self.limits.output_bytes;
-        let mut report = self.run(&plugin.pre, context, move |p, s| p.call_on_ivr(s, &state)).await;
+        let mut report = self.run(&plugin.pre, context, state).await;
         report.check(|d| d.branch.as_ref().map_or(0, String::len) + attrs_size(&d.attributes), limit);
         report
     }
@@ -330,7 +332,7 @@ impl PluginHost {
         message: hook::InboundMessage,
     ) -> Report<hook::MessageDecision> {
         let limit = self.limits.output_bytes;
-        let mut report = self.run(&plugin.pre, context, move |p, s| p.call_on_message(s, &message)).await;
+        let mut report = self.run(&plugin.pre, context, message).await;
         report.check(
             |d| {
                 d.reply.as_ref().map_or(0, String::len)
@@ -350,7 +352,7 @@ impl PluginHost {
         finished: hook::FinishedContact,
     ) -> Report<Vec<hook::WrapUpAction>> {
         let limit = self.limits.output_bytes;
-        let mut report = self.run(&plugin.pre, context, move |p, s| p.call_on_wrap_up(s, &finished)).await;
+        let mut report = self.run(&plugin.pre, context, finished).await;
         report.check(
             |actions| {
                 actions
@@ -367,14 +369,9 @@ impl PluginHost {
         report
     }
 
-    /// One bounded call: a slot of the tenant's and of the pool, a fresh store on a blocking
-    /// thread, the hook, the instance dropped.
-    async fn run<T: Send + 'static>(
-        &self,
-        pre: &PluginPre<CallState>,
-        context: CallContext,
-        hook: impl FnOnce(&Plugin, &mut Store<CallState>) -> wasmtime::Result<T> + Send + 'static,
-    ) -> Report<T> {
+    /// One bounded call: a slot of the tenant's and of the pool, a fresh store, the hook as a
+    /// future on this task (yielding at every epoch tick), the instance dropped.
+    async fn run<H: HookCall>(&self, pre: &PluginPre<CallState>, context: CallContext, call: H) -> Report<H::Answer> {
         let empty =
             |f| Report { outcome: Err(f), logs: Vec::new(), logs_dropped: 0, duration: Duration::ZERO, fuel: 0 };
         let wait = self.limits.queue_wait;
@@ -383,21 +380,60 @@ impl PluginHost {
             Ok(permit) => Some(permit),
             Err(_) => tokio::time::timeout(wait, slots.acquire_owned()).await.ok()?.ok(),
         };
-        let Some(tenant_permit) = slot(self.tenant_slots(&context.tenant)).await else {
+        let Some(_tenant_permit) = slot(self.tenant_slots(&context.tenant)).await else {
             return empty(Failure::Busy);
         };
-        let Some(pool_permit) = slot(self.pool.clone()).await else {
+        let Some(_pool_permit) = slot(self.pool.clone()).await else {
             return empty(Failure::Busy);
         };
-        let (engine, pre, limits, services) =
-            (self.engine.clone(), pre.clone(), self.limits.clone(), self.services.clone());
-        let runtime = tokio::runtime::Handle::current();
-        let joined = tokio::task::spawn_blocking(move || {
-            let _permits = (tenant_permit, pool_permit);
-            run_blocking(&engine, &pre, context, services, runtime, limits, hook)
-        })
-        .await;
-        joined.unwrap_or_else(|e| empty(Failure::Trap(format!("the call's thread failed: {e}"))))
+        let started = Instant::now();
+        let limits = self.limits.clone();
+        let fuel = limits.fuel;
+        let mut store = Store::new(&self.engine, CallState::new(context, self.services.clone(), limits.clone()));
+        store.limiter(|s| s);
+        let _ = store.set_fuel(fuel);
+        // Checked every tick: the budgets, then a yield so other work gets the worker.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut ctx| {
+            let s = ctx.data_mut();
+            if s.started.elapsed() >= s.limits.wall_time {
+                let why = Failure::Timeout(format!("ran longer than {} ms in all", s.limits.wall_time.as_millis()));
+                return Err(s.stop(why));
+            }
+            if s.cpu.used() >= s.limits.cpu_time {
+                let why = Failure::Timeout(format!("computed longer than {} ms", s.limits.cpu_time.as_millis()));
+                return Err(s.stop(why));
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        let clock = store.data().cpu.clone();
+        let work = Metered::new(
+            async {
+                let plugin = pre.instantiate_async(&mut store).await?;
+                call.call(&plugin, &mut store).await
+            },
+            clock,
+        );
+        // The ticks stop a guest that computes; this stops one stuck in a host call.
+        let result = match tokio::time::timeout(limits.wall_time + engine::TICK * 10, work).await {
+            Ok(result) => result,
+            Err(_) => Err(wasmtime::Error::msg("wall time")),
+        };
+        if result.is_err() && store.data().stopped_by.is_none() && started.elapsed() >= limits.wall_time {
+            let why = Failure::Timeout(format!("ran longer than {} ms in all", limits.wall_time.as_millis()));
+            store.data_mut().stopped_by = Some(why);
+        }
+        let burned = fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let state = store.data_mut();
+        state.take_output();
+        let outcome = result.map_err(|e| classify(&e, state.stopped_by.take()));
+        Report {
+            outcome,
+            logs: std::mem::take(&mut state.logs),
+            logs_dropped: state.logs_dropped,
+            duration: started.elapsed(),
+            fuel: burned,
+        }
     }
 
     fn tenant_slots(&self, tenant: &str) -> Arc<Semaphore> {
@@ -410,46 +446,39 @@ impl PluginHost {
     }
 }
 
-fn run_blocking<T>(
-    engine: &Engine,
-    pre: &PluginPre<CallState>,
-    context: CallContext,
-    services: Arc<dyn HostServices>,
-    runtime: tokio::runtime::Handle,
-    limits: Arc<Limits>,
-    hook: impl FnOnce(&Plugin, &mut Store<CallState>) -> wasmtime::Result<T>,
-) -> Report<T> {
-    let started = Instant::now();
-    let fuel = limits.fuel;
-    let mut store = Store::new(engine, CallState::new(context, services, runtime, limits));
-    store.limiter(|s| s);
-    let _ = store.set_fuel(fuel);
-    // Checked every tick; host calls (HTTP, the store) do not count against the CPU budget.
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|mut ctx| {
-        let s = ctx.data_mut();
-        let elapsed = s.started.elapsed();
-        if elapsed >= s.limits.wall_time {
-            let why = Failure::Timeout(format!("ran longer than {} ms in all", s.limits.wall_time.as_millis()));
-            return Err(s.stop(why));
+/// A hook's input, and how to call the hook with it.
+trait HookCall: Send {
+    /// The hook's answer.
+    type Answer: Send;
+    /// Calls the hook on an instance.
+    fn call<'a>(self, plugin: &'a Plugin, store: &'a mut Store<CallState>) -> HookFuture<'a, Self::Answer>;
+}
+
+type HookFuture<'a, T> = Pin<Box<dyn Future<Output = wasmtime::Result<T>> + Send + 'a>>;
+
+/// `describe`, which takes nothing.
+struct Describe;
+
+macro_rules! hook_call {
+    ($input:ty => $answer:ty, $method:ident) => {
+        impl HookCall for $input {
+            type Answer = $answer;
+            fn call<'a>(self, plugin: &'a Plugin, store: &'a mut Store<CallState>) -> HookFuture<'a, $answer> {
+                Box::pin(async move { plugin.$method(store, &self).await })
+            }
         }
-        if elapsed.saturating_sub(s.host_time) >= s.limits.cpu_time {
-            let why = Failure::Timeout(format!("computed longer than {} ms", s.limits.cpu_time.as_millis()));
-            return Err(s.stop(why));
-        }
-        Ok(UpdateDeadline::Continue(1))
-    });
-    let result = pre.instantiate(&mut store).and_then(|plugin| hook(&plugin, &mut store));
-    let burned = fuel.saturating_sub(store.get_fuel().unwrap_or(0));
-    let state = store.data_mut();
-    state.take_output();
-    let outcome = result.map_err(|e| classify(&e, state.stopped_by.take()));
-    Report {
-        outcome,
-        logs: std::mem::take(&mut state.logs),
-        logs_dropped: state.logs_dropped,
-        duration: started.elapsed(),
-        fuel: burned,
+    };
+}
+
+hook_call!(hook::Contact => hook::ContactDecision, call_on_contact);
+hook_call!(hook::IvrState => hook::IvrDecision, call_on_ivr);
+hook_call!(hook::InboundMessage => hook::MessageDecision, call_on_message);
+hook_call!(hook::FinishedContact => Vec<hook::WrapUpAction>, call_on_wrap_up);
+
+impl HookCall for Describe {
+    type Answer = hook::Manifest;
+    fn call<'a>(self, plugin: &'a Plugin, store: &'a mut Store<CallState>) -> HookFuture<'a, hook::Manifest> {
+        Box::pin(async move { plugin.call_describe(store).await })
     }
 }
 
