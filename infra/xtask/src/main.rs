@@ -36,7 +36,8 @@ const OWNERS: &[(&str, &str)] = &[
     ("webrtc", "switchboard-edge"),
     ("async-stripe", "switchboard-billing-stripe"),
 ];
-const FIXTURE_CRATES: &[&str] = &["switchboard-testkit"];
+/// Test fixtures, and benchmarks that compare an owner with its heavy dependency used bare.
+const FIXTURE_CRATES: &[&str] = &["switchboard-testkit", "switchboard-plugin-bench"];
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

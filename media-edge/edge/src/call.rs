@@ -23,7 +23,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::media_leg::MediaLeg;
 use crate::platform::{
-    Admission, CallEvent, CallIntake, CallState, IvrAsk, IvrChoice, NumberRoute, Platform, Recording, Voicemail,
+    Admission, CallEnded, CallEvent, CallIntake, CallState, IvrAsk, IvrChoice, NumberRoute, Platform, Recording,
+    Voicemail,
 };
 use crate::prompts::Prompts;
 use crate::sip_core::Event;
@@ -200,6 +201,7 @@ pub(crate) async fn run(setup: CallSetup) {
         attributes: BTreeMap::new(),
         route,
     };
+    let answered = Instant::now();
     call.start().instrument_in(&span).await;
     let mut ticker = tokio::time::interval(Duration::from_millis(switchboard_media::FRAME_MS));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -258,6 +260,16 @@ pub(crate) async fn run(setup: CallSetup) {
         }
     }
     call.stop_recording().await;
+    // The call's minutes, reported once (the platform counts a Call-ID once).
+    let ended = CallEnded {
+        tenant_id: call.tenant.clone(),
+        call_id: call.id.clone(),
+        duration_ms: u64::try_from(answered.elapsed().as_millis()).unwrap_or(u64::MAX),
+    };
+    match tokio::time::timeout(PLATFORM_TIMEOUT, call.platform.call_ended(ended)).await {
+        Ok(Ok(())) => {}
+        failed => tracing::warn!(parent: &span, error = ?failed.map(|r| r.err()), "call minutes not recorded"),
+    }
     tracing::info!(parent: &span, refused_packets = call.leg.packets_refused, jitter = ?call.leg.jitter.stats(), "call over");
     let _ = call.core.send(Event::CallEnded { call_id: call.id.clone() }).await;
 }

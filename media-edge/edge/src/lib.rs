@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use platform::{
-    Admission, CallEvent, CallIntake, CallState, IvrAsk, IvrChoice, NumberRoute, Platform, PlatformError,
+    Admission, CallEnded, CallEvent, CallIntake, CallState, IvrAsk, IvrChoice, NumberRoute, Platform, PlatformError,
     QueuePosition, Recording, SipAccount, Voicemail,
 };
 pub use switchboard_sip::digest::{Algorithm, ha1};

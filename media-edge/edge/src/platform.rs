@@ -175,6 +175,17 @@ pub struct CallEvent {
     pub state: CallState,
 }
 
+/// A call the edge answered has ended: how long it lasted, for the tenant's usage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallEnded {
+    /// The tenant.
+    pub tenant_id: String,
+    /// The SIP Call-ID of the caller's leg (a call is counted once).
+    pub call_id: String,
+    /// From the answer to the end (IVR, queue, talk, voicemail).
+    pub duration_ms: u64,
+}
+
 /// A finished call recording (stereo 8 kHz WAV, caller left, agent right).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recording {
@@ -224,6 +235,10 @@ pub trait Platform: Send + Sync + 'static {
     async fn voicemail(&self, voicemail: Voicemail) -> Result<String, PlatformError>;
     /// A connected call changed state.
     async fn call_event(&self, event: CallEvent) -> Result<(), PlatformError>;
+    /// A call ended: its minutes count towards the tenant's usage.
+    async fn call_ended(&self, _ended: CallEnded) -> Result<(), PlatformError> {
+        Ok(())
+    }
     /// A call's recording, to store with its contact.
     async fn recording(&self, recording: Recording) -> Result<(), PlatformError>;
     /// A call's recording could not be made or kept.

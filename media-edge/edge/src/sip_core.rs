@@ -31,6 +31,12 @@ pub(crate) enum Peer {
 }
 
 impl Peer {
+    fn addr(&self) -> SocketAddr {
+        match self {
+            Peer::Udp(a) | Peer::Tcp(_, a) => *a,
+        }
+    }
+
     fn ip(&self) -> IpAddr {
         match self {
             Peer::Udp(a) | Peer::Tcp(_, a) => a.ip(),
@@ -706,6 +712,10 @@ Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{body}",
             return;
         }
         if let StartLine::Response { .. } = raw.start {
+            if let Err(e) = raw.check_response() {
+                tracing::debug!(source = %peer.ip(), error = %e, "malformed SIP response dropped");
+                return;
+            }
             match self.transactions.on_response(now, &raw) {
                 ResponseFor::Tx { tx, code } => self.on_leg_response(tx, code, &raw),
                 ResponseFor::Late2xx => self.reack(&raw),
@@ -717,12 +727,10 @@ Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{body}",
             Ok(i) => i,
             Err((e, Some(raw))) => {
                 tracing::debug!(source = %peer.ip(), error = %e, "SIP request refused");
-                let reply = Reply::to(&raw, e.status(), &tag()).reason(&e.to_string());
-                let reply = if e.status() == 501 {
-                    reply.header("Allow", &switchboard_sip::message::METHODS.join(", "))
-                } else {
-                    reply
-                };
+                let mut reply = Reply::to(&raw, e.status(), &tag()).reason(&e.to_string()).received(peer.addr());
+                for (name, value) in e.headers() {
+                    reply = reply.header(name, &value);
+                }
                 self.send_direct(&peer, reply.encode());
                 return;
             }
@@ -1133,7 +1141,7 @@ Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{body}",
         }
         let Some(p) = self.pending.get(&tx) else { return };
         let Ok(raw) = Raw::lex(&p.bytes) else { return };
-        let mut reply = Reply::to(&raw, code, &p.tag);
+        let mut reply = Reply::to(&raw, code, &p.tag).received(p.peer.addr());
         if let Some(r) = reason {
             reply = reply.reason(r);
         }

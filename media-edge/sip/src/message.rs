@@ -39,6 +39,18 @@ pub enum MessageError {
     /// What rsip refused after our checks passed.
     #[error("unparseable: {0}")]
     Parser(String),
+    /// A request URI scheme we do not serve (answered 416).
+    #[error("URI scheme {0} is not supported")]
+    Scheme(String),
+    /// The request requires extensions we do not implement (answered 420).
+    #[error("extensions not supported: {0}")]
+    Extension(String),
+    /// A body type we cannot read (answered 415).
+    #[error("content type {0} is not supported")]
+    MediaType(String),
+    /// The request accepts no body type our answer would carry (answered 406).
+    #[error("no acceptable answer body: we answer with application/sdp")]
+    NotAcceptable,
 }
 
 impl MessageError {
@@ -48,7 +60,22 @@ impl MessageError {
             MessageError::TooLarge(_) => 513,
             MessageError::Version => 505,
             MessageError::Method(_) => 501,
+            MessageError::Scheme(_) => 416,
+            MessageError::Extension(_) => 420,
+            MessageError::MediaType(_) => 415,
+            MessageError::NotAcceptable => 406,
             _ => 400,
+        }
+    }
+
+    /// Header fields the refusal must carry (RFC 3261 §8.2.1-8.2.3: Allow with 501, Unsupported
+    /// with 420, Accept with 415).
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        match self {
+            MessageError::Method(_) => vec![("Allow", METHODS.join(", "))],
+            MessageError::Extension(tags) => vec![("Unsupported", tags.clone())],
+            MessageError::MediaType(_) => vec![("Accept", "application/sdp".into())],
+            _ => Vec::new(),
         }
     }
 }
@@ -80,6 +107,8 @@ pub struct Raw<'a> {
     pub headers: Vec<(&'static str, String)>,
     /// Everything after the blank line (not yet cut to Content-Length).
     pub body: &'a [u8],
+    /// False for a request of another SIP version: lexed so it can be answered 505.
+    pub version_ok: bool,
 }
 
 const KNOWN: &[(&str, &str, &str)] = &[
@@ -101,6 +130,8 @@ const KNOWN: &[(&str, &str, &str)] = &[
     ("event", "o", "Event"),
     ("supported", "k", "Supported"),
     ("require", "", "Require"),
+    ("proxy-require", "", "Proxy-Require"),
+    ("accept", "", "Accept"),
 ];
 
 fn canonical(name: &str) -> &'static str {
@@ -122,7 +153,7 @@ impl<'a> Raw<'a> {
         let head = std::str::from_utf8(head).map_err(|_| MessageError::Malformed("headers are not UTF-8"))?;
         let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
         let first = lines.next().ok_or(MessageError::Malformed("empty"))?;
-        let start = start_line(first)?;
+        let (start, version_ok) = start_line(first)?;
         let mut headers: Vec<(&'static str, String)> = Vec::new();
         for line in lines {
             if line.is_empty() {
@@ -145,7 +176,7 @@ impl<'a> Raw<'a> {
             }
             headers.push((canonical(name), value.trim().to_owned()));
         }
-        Ok(Self { start, headers, body })
+        Ok(Self { start, headers, body, version_ok })
     }
 
     /// Every value of a header (comma-separated values of Via are split).
@@ -182,9 +213,19 @@ impl<'a> Raw<'a> {
 
     /// The topmost Via's sent-by (`host[:port]`).
     pub fn sent_by(&self) -> Option<&str> {
-        let via = *self.vias().first()?;
-        let (_, rest) = via.split_once(char::is_whitespace)?;
-        Some(rest.trim_start().split(';').next().unwrap_or("").trim())
+        via_parts(self.vias().first()?).map(|(_, sent_by)| sent_by)
+    }
+
+    /// What identifies the request's server transaction: the top Via's branch (RFC 3261), or for
+    /// a client of RFC 2543 that sends none, the fields such a client is matched by (§17.2.3:
+    /// Request-URI, Call-ID, CSeq number, From tag; ACK carries the INVITE's).
+    pub fn transaction_key(&self) -> Option<String> {
+        if let Some(branch) = self.branch().filter(|b| !b.is_empty()) {
+            return Some(branch.to_owned());
+        }
+        let StartLine::Request { uri, .. } = self.start else { return None };
+        let (n, _) = self.cseq().ok()?;
+        Some(format!("rfc2543;{};{};{};{}", self.one("Call-ID").ok()?, n, self.tag("From").unwrap_or_default(), uri))
     }
 
     /// CSeq's number and method.
@@ -215,14 +256,21 @@ impl<'a> Raw<'a> {
         let method = self.method().ok_or(MessageError::Malformed("not a request"))?;
         let vias = self.vias();
         let top = vias.first().ok_or(MessageError::Header("Via"))?;
-        if !top.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("SIP/2.0/")) {
+        // No branch at all is an RFC 2543 client (matched by its other fields); an empty one is
+        // broken.
+        if param(top, "branch").is_some_and(str::is_empty)
+            || !vias.iter().all(|v| via_parts(v).is_some() && params_ok(v))
+        {
             return Err(MessageError::Header("Via"));
         }
-        if param(top, "branch").is_none_or(str::is_empty) || self.sent_by().is_none_or(str::is_empty) {
-            return Err(MessageError::Header("Via"));
+        for (name, value) in [("From", self.one("From")?), ("To", self.one("To")?)] {
+            if !valid_address(value) {
+                return Err(MessageError::Header(name));
+            }
         }
-        self.one("From")?;
-        self.one("To")?;
+        if !self.all("Contact").flat_map(split_commas).all(|c| c == "*" || valid_address(c)) {
+            return Err(MessageError::Header("Contact"));
+        }
         self.one("Call-ID")?;
         let (_, cseq_method) = self.cseq()?;
         if cseq_method != method && !(method == "ACK" && cseq_method == "INVITE") {
@@ -233,7 +281,67 @@ impl<'a> Raw<'a> {
         {
             return Err(MessageError::Header("Max-Forwards"));
         }
+        if self.all("Content-Length").count() > 1 {
+            return Err(MessageError::Header("Content-Length"));
+        }
         self.body_by_length()
+    }
+
+    /// Checks a response before it is matched to a transaction: the fields matching reads must
+    /// be there once and readable, and the body as long as it says.
+    pub fn check_response(&self) -> Result<(), MessageError> {
+        self.vias().first().ok_or(MessageError::Header("Via"))?;
+        self.one("From")?;
+        self.one("To")?;
+        self.one("Call-ID")?;
+        self.cseq()?;
+        if self.all("Content-Length").count() > 1 {
+            return Err(MessageError::Header("Content-Length"));
+        }
+        self.body_by_length().map(|_| ())
+    }
+
+    /// What a server checks before acting on a new request (RFC 3261 §8.2.1-8.2.3): the URI
+    /// scheme, extensions it requires, the body's type and what answer it accepts.
+    pub fn screen(&self, body: &[u8]) -> Result<(), MessageError> {
+        let (method, uri) = match &self.start {
+            StartLine::Request { method, uri } => (*method, *uri),
+            StartLine::Response { .. } => return Err(MessageError::Malformed("not a request")),
+        };
+        let scheme = uri.split_once(':').map(|(s, _)| s).unwrap_or_default();
+        if !["sip", "sips", "tel"].iter().any(|s| scheme.eq_ignore_ascii_case(s)) {
+            return Err(MessageError::Scheme(scheme.chars().take(32).collect()));
+        }
+        // ACK and CANCEL are never refused for Require (RFC 3261 §8.2.2.3); we support no
+        // extension a client could require.
+        if !matches!(method, "ACK" | "CANCEL") {
+            let required: Vec<&str> =
+                self.all("Require").flat_map(|v| v.split(',')).map(str::trim).filter(|t| !t.is_empty()).collect();
+            if !required.is_empty() {
+                return Err(MessageError::Extension(required.join(", ").chars().take(200).collect()));
+            }
+        }
+        if method == "INVITE" {
+            if !body.is_empty() {
+                let media = self.all("Content-Type").next().unwrap_or_default();
+                let media = media.split(';').next().unwrap_or_default().trim();
+                if !media.eq_ignore_ascii_case("application/sdp") {
+                    return Err(MessageError::MediaType(media.chars().take(64).collect()));
+                }
+            }
+            // Our answer carries SDP; an Accept that rules it out cannot be satisfied.
+            let ranges: Vec<&str> = self
+                .all("Accept")
+                .flat_map(|v| v.split(','))
+                .map(|r| r.split(';').next().unwrap_or_default().trim())
+                .filter(|r| !r.is_empty())
+                .collect();
+            let sdp = |r: &&str| ["application/sdp", "application/*", "*/*"].iter().any(|a| r.eq_ignore_ascii_case(a));
+            if !ranges.is_empty() && !ranges.iter().any(sdp) {
+                return Err(MessageError::NotAcceptable);
+            }
+        }
+        Ok(())
     }
 
     /// The body as Content-Length delimits it (all of it when absent, as on UDP).
@@ -256,8 +364,9 @@ pub const METHODS: &[&str] = &["INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REG
 pub struct Inbound<'a> {
     /// The lexed form (header values as received).
     pub raw: Raw<'a>,
-    /// rsip's parse of the same bytes.
-    pub request: rsip::Request,
+    /// rsip's typed view of the same bytes, when rsip can read them (it refuses some valid
+    /// messages, e.g. escaped characters in the Request-URI, so our checks decide).
+    pub request: Option<rsip::Request>,
 }
 
 /// Parses a request: our checks, then rsip. On `Err`, the `Raw` (when lexing got that far and the
@@ -270,6 +379,10 @@ pub fn parse_request(bytes: &[u8]) -> Result<Inbound<'_>, (MessageError, Option<
 /// Finishes [`parse_request`] for a message already lexed from `bytes` (lexed once on the
 /// receive path, where the User-Agent and the start line are looked at first).
 pub fn request<'a>(raw: Raw<'a>, bytes: &'a [u8]) -> Result<Inbound<'a>, (MessageError, Option<Raw<'a>>)> {
+    if !raw.version_ok {
+        let answerable = replyable(&raw);
+        return Err((MessageError::Version, answerable.then_some(raw)));
+    }
     let body = match raw.check_request() {
         Ok(b) => b,
         Err(e) => {
@@ -281,13 +394,17 @@ pub fn request<'a>(raw: Raw<'a>, bytes: &'a [u8]) -> Result<Inbound<'a>, (Messag
     if !METHODS.contains(&method) {
         return Err((MessageError::Method(method.to_owned()), Some(raw)));
     }
+    if let Err(e) = raw.screen(body) {
+        return Err((e, Some(raw)));
+    }
     let head_len = bytes.len() - raw.body.len();
     let mut exact = bytes[..head_len].to_vec();
     exact.extend_from_slice(body);
     match rsip_parse(&exact) {
-        Ok(rsip::SipMessage::Request(request)) => Ok(Inbound { raw, request }),
+        Ok(rsip::SipMessage::Request(request)) => Ok(Inbound { raw, request: Some(request) }),
         Ok(rsip::SipMessage::Response(_)) => Err((MessageError::Malformed("not a request"), None)),
-        Err(e) => Err((MessageError::Parser(e), Some(raw))),
+        // rsip refuses some valid messages (escapes, ';' in the user part); ours decide.
+        Err(_) => Ok(Inbound { raw, request: None }),
     }
 }
 
@@ -304,7 +421,7 @@ pub fn rsip_parse(bytes: &[u8]) -> Result<rsip::SipMessage, String> {
 /// Whether a reply can be built: it needs Via with a branch, From, To, Call-ID and CSeq.
 pub fn replyable(raw: &Raw<'_>) -> bool {
     raw.method().is_some_and(|m| m != "ACK")
-        && raw.branch().is_some()
+        && raw.vias().first().is_some_and(|v| !v.is_empty())
         && raw.one("From").is_ok()
         && raw.one("To").is_ok()
         && raw.one("Call-ID").is_ok()
@@ -322,14 +439,21 @@ pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-fn start_line(line: &str) -> Result<StartLine<'_>, MessageError> {
+/// The start line, and whether its version is SIP/2.0 (a request of another version is still
+/// read, to be answered 505; a response of another version is refused here).
+fn start_line(line: &str) -> Result<(StartLine<'_>, bool), MessageError> {
     if let Some(rest) = line.strip_prefix("SIP/") {
         let (version, rest) = rest.split_once(' ').ok_or(MessageError::Malformed("bad status line"))?;
         if version != "2.0" {
             return Err(MessageError::Version);
         }
-        let code = rest.get(..3).and_then(|c| c.parse::<u16>().ok()).filter(|c| (100..700).contains(c));
-        return code.map(|code| StartLine::Response { code }).ok_or(MessageError::Malformed("bad status code"));
+        // Exactly three digits, then the reason phrase (possibly empty) after one space.
+        let code = rest.split_once(' ').map_or(rest, |(code, _)| code);
+        let code = (code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| code.parse::<u16>().ok())
+            .flatten()
+            .filter(|c| (100..700).contains(c));
+        return code.map(|code| (StartLine::Response { code }, true)).ok_or(MessageError::Malformed("bad status code"));
     }
     let mut parts = line.split(' ');
     let (Some(method), Some(uri), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
@@ -339,14 +463,149 @@ fn start_line(line: &str) -> Result<StartLine<'_>, MessageError> {
     if method.is_empty() || !method.bytes().all(is_token) || uri.is_empty() {
         return Err(MessageError::Malformed("bad request line"));
     }
-    if !version.eq_ignore_ascii_case("SIP/2.0") {
-        return Err(MessageError::Version);
+    // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), then ':' (RFC 3261 §25.1).
+    let scheme = uri.split_once(':').map(|(s, _)| s).unwrap_or_default();
+    let scheme_ok = scheme.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    if !scheme_ok {
+        return Err(MessageError::Malformed("bad request URI"));
     }
-    Ok(StartLine::Request { method, uri })
+    // A SIP Request-URI never carries headers (RFC 3261 §19.1.5); a '?' in the user part is
+    // just a character.
+    let host_part = uri.rsplit_once('@').map_or(uri, |(_, host)| host);
+    if (scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips")) && host_part.contains('?') {
+        return Err(MessageError::Malformed("headers in the request URI"));
+    }
+    let version_ok = version.eq_ignore_ascii_case("SIP/2.0");
+    if !version_ok && !version.get(..4).is_some_and(|v| v.eq_ignore_ascii_case("SIP/")) {
+        return Err(MessageError::Malformed("bad request line"));
+    }
+    Ok((StartLine::Request { method, uri }, version_ok))
 }
 
 fn is_token(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+}
+
+/// A Via value's transport and sent-by (`host[:port]`), allowing the linear white space RFC 3261
+/// allows around its slashes (`SIP / 2.0 / UDP host`). None when it is not SIP/2.0.
+pub fn via_parts(via: &str) -> Option<(&str, &str)> {
+    let head = via.split(';').next().unwrap_or_default();
+    let mut rest = head.trim_start();
+    let mut parts = [""; 3];
+    for (i, part) in parts.iter_mut().enumerate() {
+        let end = rest.find(|c: char| c == '/' || c.is_whitespace()).unwrap_or(rest.len());
+        *part = &rest[..end];
+        rest = rest[end..].trim_start();
+        if i < 2 {
+            rest = rest.strip_prefix('/')?.trim_start();
+        }
+    }
+    let sent_by = rest.trim();
+    let ok = parts[0].eq_ignore_ascii_case("SIP")
+        && parts[1] == "2.0"
+        && !parts[2].is_empty()
+        && parts[2].bytes().all(is_token)
+        && !sent_by.is_empty()
+        && !sent_by.contains(char::is_whitespace);
+    ok.then_some((parts[2], sent_by))
+}
+
+/// Whether a From, To or Contact value is a name-addr or addr-spec (RFC 3261 §20.10, §25.1):
+/// quotes closed, a URI in `<>` without white space, and a bare URI without `?` or `,` (those
+/// force the brackets).
+pub fn valid_address(value: &str) -> bool {
+    let v = value.trim();
+    let rest = if let Some(quoted) = v.strip_prefix('"') {
+        // A quoted display name: find its closing quote, skipping escaped characters.
+        let mut escaped = false;
+        let mut end = None;
+        for (i, c) in quoted.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => {
+                    end = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let Some(end) = end else { return false };
+        let after = quoted[end + 1..].trim_start();
+        if !after.starts_with('<') {
+            return false;
+        }
+        after
+    } else {
+        v
+    };
+    match rest.find('<') {
+        Some(open) => {
+            let Some(close) = rest[open..].find('>').map(|i| open + i) else { return false };
+            let uri = &rest[open + 1..close];
+            let display = rest[..open].trim();
+            // An unquoted display name is tokens and white space.
+            let display_ok = display.split_whitespace().all(|w| w.bytes().all(is_token));
+            display_ok && uri_like(uri) && !uri.contains(char::is_whitespace) && params_ok(&rest[close..])
+        }
+        None => {
+            let uri = rest.split(';').next().unwrap_or_default().trim();
+            uri_like(uri) && !uri.contains(['?', ',', '"']) && !uri.contains(char::is_whitespace) && params_ok(rest)
+        }
+    }
+}
+
+/// Every `;name[=value]` after the first `;` has a token name (no `;;`).
+fn params_ok(v: &str) -> bool {
+    v.split(';').skip(1).all(|p| {
+        let name = p.split('=').next().unwrap_or_default().trim();
+        !name.is_empty() && name.bytes().all(is_token)
+    })
+}
+
+/// `scheme:something`.
+fn uri_like(uri: &str) -> bool {
+    uri.split_once(':').is_some_and(|(scheme, rest)| {
+        scheme.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+            && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+            && !rest.is_empty()
+    })
+}
+
+/// A Via value with `received` and `rport` set for `source` (see [`Reply::received`]).
+pub fn stamp_via(via: &str, source: std::net::SocketAddr) -> String {
+    let (head, params) = via.split_once(';').unwrap_or((via, ""));
+    // `SIP/2.0/UDP host[:port]`: the host is what the client claims to be.
+    let sent_by = via_parts(via).map_or("", |(_, sent_by)| sent_by);
+    let host = match sent_by.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => sent_by.rsplit_once(':').map_or(sent_by, |(h, _)| h),
+    };
+    let mut kept = Vec::new();
+    let mut wants_rport = false;
+    for p in params.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let name = p.split('=').next().unwrap_or_default().trim();
+        if name.eq_ignore_ascii_case("rport") {
+            wants_rport = true;
+        } else if !name.eq_ignore_ascii_case("received") {
+            kept.push(p);
+        }
+    }
+    let ip = source.ip();
+    let same_host = host.parse::<std::net::IpAddr>().is_ok_and(|h| h == ip);
+    let mut out = head.trim_end().to_owned();
+    for p in kept {
+        out.push(';');
+        out.push_str(p);
+    }
+    if !same_host || wants_rport {
+        let _ = write!(out, ";received={ip}");
+    }
+    if wants_rport {
+        let _ = write!(out, ";rport={}", source.port());
+    }
+    out
 }
 
 /// Splits a header value at top-level commas (not inside quotes or angle brackets).
@@ -460,6 +719,16 @@ impl Reply {
         Self { code, reason: reason(code).to_owned(), base, extra: Vec::new(), body: Vec::new() }
     }
 
+    /// Marks the top Via with where the request really came from: `received` when the sent-by
+    /// host is not the source address (RFC 3261 §18.2.1), and `rport` filled in when the client
+    /// asked for it (RFC 3581), so NATed clients get their answers and know their address.
+    pub fn received(mut self, source: std::net::SocketAddr) -> Self {
+        if let Some((_, via)) = self.base.iter_mut().find(|(n, _)| *n == "Via") {
+            *via = stamp_via(via, source);
+        }
+        self
+    }
+
     /// Replaces the reason phrase (control characters dropped).
     pub fn reason(mut self, reason: &str) -> Self {
         self.reason = reason.chars().filter(|c| !c.is_control()).take(100).collect();
@@ -519,6 +788,42 @@ Content-Length: 4\r\n\
 v=0\n";
 
     #[test]
+    fn replies_tell_the_client_where_its_request_came_from() {
+        let natted: std::net::SocketAddr = "203.0.113.9:40123".parse().expect("addr");
+        // Behind NAT, asking for rport: both filled in.
+        assert_eq!(
+            stamp_via("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport", natted),
+            "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;received=203.0.113.9;rport=40123"
+        );
+        // Behind NAT without rport: received only.
+        assert_eq!(
+            stamp_via("SIP/2.0/UDP phone.example;branch=z9hG4bK1", natted),
+            "SIP/2.0/UDP phone.example;branch=z9hG4bK1;received=203.0.113.9"
+        );
+        // Sent from where it says: nothing to add.
+        let direct: std::net::SocketAddr = "10.0.0.1:5060".parse().expect("addr");
+        assert_eq!(
+            stamp_via("SIP/2.0/TCP 10.0.0.1:5060;branch=z9hG4bK1", direct),
+            "SIP/2.0/TCP 10.0.0.1:5060;branch=z9hG4bK1"
+        );
+        // IPv6 sent-by, and a stale received the client put there is replaced.
+        let v6: std::net::SocketAddr = "[2001:db8::1]:5070".parse().expect("addr");
+        assert_eq!(
+            stamp_via("SIP/2.0/UDP [2001:db8::1]:5070;received=1.2.3.4;branch=z9hG4bK1;rport", v6),
+            "SIP/2.0/UDP [2001:db8::1]:5070;branch=z9hG4bK1;received=2001:db8::1;rport=5070"
+        );
+        // Through a reply: only the top Via is stamped.
+        let raw = Raw::lex(INVITE.as_bytes()).expect("lexes");
+        let reply = String::from_utf8(Reply::to(&raw, 200, "t").received(natted).encode()).expect("utf8");
+        assert!(
+            reply.contains(
+                "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK776asdhds;received=203.0.113.9;rport=40123\r\n"
+            ),
+            "{reply}"
+        );
+    }
+
+    #[test]
     fn a_good_invite_parses_both_ways() {
         let msg = format!("{INVITE}trailing garbage on UDP");
         let inbound = parse_request(msg.as_bytes()).expect("valid");
@@ -528,7 +833,7 @@ v=0\n";
         assert_eq!(inbound.raw.cseq(), Ok((314159, "INVITE")));
         assert_eq!(inbound.raw.tag("From"), Some("1928301774"));
         assert_eq!(inbound.raw.tag("To"), None);
-        assert_eq!(inbound.request.body, b"v=0\n", "the body is cut at Content-Length");
+        assert_eq!(inbound.request.expect("rsip reads it").body, b"v=0\n", "the body is cut at Content-Length");
         assert_eq!(uri_user("sip:+15550100@edge.example"), Some("+15550100"));
     }
 
@@ -550,9 +855,19 @@ v=0\n";
 
     #[test]
     fn refusals_say_why_and_whether_a_reply_is_possible() {
+        // No branch: an RFC 2543 client, matched by Request-URI, Call-ID, CSeq and From tag.
         let no_branch = INVITE.replace(";branch=z9hG4bK776asdhds", "");
-        let (e, raw) = parse_request(no_branch.as_bytes()).expect_err("no branch");
-        assert_eq!((e, raw.is_some()), (MessageError::Header("Via"), false));
+        let old = parse_request(no_branch.as_bytes()).expect("an RFC 2543 request is served");
+        assert_eq!(
+            old.raw.transaction_key().as_deref(),
+            Some("rfc2543;a84b4c76e66710@pc33.example;314159;1928301774;sip:+15550100@edge.example")
+        );
+        let empty_branch = INVITE.replace(";branch=z9hG4bK776asdhds", ";branch=");
+        let (e, raw) = parse_request(empty_branch.as_bytes()).expect_err("empty branch");
+        assert_eq!((e, raw.is_some()), (MessageError::Header("Via"), true));
+        let v3 = INVITE.replace("SIP/2.0\r\nVia", "SIP/3.0\r\nVia");
+        let (e, raw) = parse_request(v3.as_bytes()).expect_err("version");
+        assert_eq!((e.status(), raw.is_some()), (505, true), "another version is answered 505");
         let mismatch = INVITE.replace("CSeq: 314159 INVITE", "CSeq: 314159 BYE");
         let (e, raw) = parse_request(mismatch.as_bytes()).expect_err("cseq");
         assert_eq!((e.status(), raw.is_some()), (400, true));
@@ -561,8 +876,6 @@ v=0\n";
         assert_eq!((e.status(), raw.is_some()), (501, true));
         let short = INVITE.replace("Content-Length: 4", "Content-Length: 400");
         assert_eq!(parse_request(short.as_bytes()).expect_err("short").0, MessageError::BodyLength);
-        let v3 = INVITE.replace("SIP/2.0\r\nVia", "SIP/3.0\r\nVia");
-        assert_eq!(parse_request(v3.as_bytes()).expect_err("version").0.status(), 505);
         let huge = format!("{INVITE}{}", "x".repeat(MAX_MESSAGE_BYTES));
         assert_eq!(parse_request(huge.as_bytes()).expect_err("huge").0.status(), 513);
     }

@@ -172,7 +172,7 @@ impl<A: Clone + std::fmt::Debug> Default for Transactions<A> {
 }
 
 fn key(raw: &Raw<'_>, method: &str) -> Option<Key> {
-    Some(Key { branch: raw.branch()?.to_owned(), sent_by: raw.sent_by()?.to_ascii_lowercase(), method: method.into() })
+    Some(Key { branch: raw.transaction_key()?, sent_by: raw.sent_by()?.to_ascii_lowercase(), method: method.into() })
 }
 
 impl<A: Clone + std::fmt::Debug> Transactions<A> {

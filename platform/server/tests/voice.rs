@@ -201,6 +201,20 @@ async fn calls_to_a_tenant_number_run_its_flow_and_land_in_its_queue() {
         let samples: Vec<i16> = reader.into_samples().collect::<Result<_, _>>().expect("samples");
         let loud = samples.iter().filter(|s| s.unsigned_abs() > 1000).count();
         assert!(loud > 4000, "the caller's voice is in it ({loud} loud samples)");
+
+        // Both answered calls count towards the tenant's voice minutes, each rounded up to a
+        // started minute and counted once.
+        let tenant: switchboard_domain::TenantId = owner.tenant_id.parse().expect("tenant id");
+        let mut minutes = 0;
+        for _ in 0..100 {
+            let totals = app.state.store.usage_totals(tenant, 0, i64::MAX).await.expect("usage");
+            minutes = totals.iter().find(|(k, _)| *k == switchboard_domain::UsageKind::VoiceMinutes).map_or(0, |t| t.1);
+            if minutes >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(minutes, 2, "two calls of under a minute each");
         drop(edge);
         app
     })

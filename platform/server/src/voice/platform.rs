@@ -6,10 +6,10 @@ use std::str::FromStr;
 
 use switchboard_domain::{
     Attachment, BusinessHours, Channel, ChannelEndpoint, ChannelMessage, Contact, ContactId, Direction, EndpointKind,
-    IvrFlow, Queue, QueueId, TenantId, UserId,
+    IvrFlow, Queue, QueueId, TenantId, UsageKind, UsageRecord, UserId,
 };
 use switchboard_edge::{
-    Admission, CallEvent, CallIntake, CallState, IvrAsk, IvrChoice, NumberRoute, Platform, PlatformError,
+    Admission, CallEnded, CallEvent, CallIntake, CallState, IvrAsk, IvrChoice, NumberRoute, Platform, PlatformError,
     QueuePosition, Recording, SipAccount, Voicemail,
 };
 use switchboard_store::{DocKind, Document};
@@ -262,6 +262,19 @@ impl Platform for StorePlatform {
             "at": now_ms(),
         });
         super::control::publish_call_state(&self.state, tenant, agent, event.state.as_str(), body).await;
+        Ok(())
+    }
+
+    async fn call_ended(&self, ended: CallEnded) -> Result<(), PlatformError> {
+        let tenant = tenant_of(&ended.tenant_id)?;
+        // Every started minute counts; the Call-ID makes a repeated report count once.
+        let record = UsageRecord {
+            source: format!("call:{}", ended.call_id),
+            kind: UsageKind::VoiceMinutes,
+            quantity: ended.duration_ms.div_ceil(60_000).max(1),
+            at: now_ms(),
+        };
+        self.state.store.record_usage(tenant, &record).await.map_err(unavailable)?;
         Ok(())
     }
 
