@@ -5,7 +5,8 @@
 #   infra/web.sh build    install if needed, type-check, build web/dist
 #   infra/web.sh test     build, then the Vitest unit tests
 #   infra/web.sh e2e      end-to-end in headless Chromium against a real switchboard (needs it built):
-#                         the contact-center run, billing with a Stripe stand-in, then plugins
+#                         the contact-center run, billing with a Stripe stand-in, plugins, then a
+#                         phone call (sipp caller, baresip desk phone) driven from the console
 set -euo pipefail
 cd "$(dirname "$0")/../web"
 
@@ -27,6 +28,6 @@ install() {
 case "${1:-build}" in
   build) install; npm run --silent build ;;
   test) install; npm run --silent build; npx vitest run ;;
-  e2e) install; node e2e/run.mjs; node e2e/billing.mjs; node e2e/plugins.mjs ;;
+  e2e) install; node e2e/run.mjs; node e2e/billing.mjs; node e2e/plugins.mjs; node e2e/voice.mjs ;;
   *) echo "usage: infra/web.sh build|test|e2e" >&2; exit 2 ;;
 esac

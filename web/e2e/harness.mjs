@@ -109,3 +109,20 @@ export async function startSwitchboard(env = {}) {
     },
   };
 }
+
+/** Signs a business up in `page` and returns an API caller with the owner's token. */
+export async function signUp(page, base, { business, name, email }) {
+  await page.goto(`${base}/signup`);
+  await page.getByLabel('Business name').fill(business);
+  await page.getByLabel('Your name').fill(name);
+  await page.getByLabel('Work e-mail').fill(email);
+  await page.getByLabel('Password').fill('a very good password 42');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.waitForURL('**/admin/queues');
+  const token = JSON.parse(await page.evaluate(() => localStorage.getItem('switchboard.tokens'))).access_token;
+  return async (method, path, body) => {
+    const res = await fetch(base + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  };
+}

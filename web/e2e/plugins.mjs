@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
-import { chromiumArgs, chromiumPath, run, startSwitchboard, web } from './harness.mjs';
+import { chromiumArgs, chromiumPath, run, signUp, startSwitchboard, web } from './harness.mjs';
 
 const r = run('artifacts-plugins');
 const { step, check, axe, shot } = r;
@@ -40,19 +40,7 @@ try {
   page.on('pageerror', (e) => r.fail('page error:', e.message));
 
   step('an owner signs up and makes a queue');
-  await page.goto(`${base}/signup`);
-  await page.getByLabel('Business name').fill('Plugin Partners');
-  await page.getByLabel('Your name').fill('Pat Plugin');
-  await page.getByLabel('Work e-mail').fill('pat@plugins.example');
-  await page.getByLabel('Password').fill('a very good password 42');
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await page.waitForURL('**/admin/queues');
-  const token = JSON.parse(await page.evaluate(() => localStorage.getItem('switchboard.tokens'))).access_token;
-  const call = async (method, path, body) => {
-    const res = await fetch(base + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
-  };
+  const call = await signUp(page, base, { business: 'Plugin Partners', name: 'Pat Plugin', email: 'pat@plugins.example' });
   const queue = (await call('POST', '/api/v1/queues', { name: 'Support' })).body;
   const contact = async (attributes = {}) => {
     const c = await call('POST', '/api/v1/contacts', { channel: 'task', queue_id: queue.id, attributes });

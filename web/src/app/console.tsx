@@ -9,9 +9,10 @@ import { countSegments } from '../lib/segments';
 import { quote, replySubject } from '../lib/email';
 import { SHORTCUTS, shortcutFor } from '../lib/shortcuts';
 import { duration } from '../lib/wallboard';
+import { callView, dialable } from '../lib/call';
 import { api, me, notify, socketToken, wsBase } from './state';
 import { all, type Queue } from './admin';
-import { CHANNEL_LABEL, ChannelIcon, Field, Modal, ago, time } from './ui';
+import { CHANNEL_LABEL, ChannelIcon, Field, FormError, Modal, ago, time, useAction } from './ui';
 
 export interface Contact {
   id: string;
@@ -71,6 +72,8 @@ export function Console() {
   const [queues, setQueues] = useState<Queue[]>([]);
   const [wrapping, setWrapping] = useState<string | null>(null);
   const [transferring, setTransferring] = useState<string | null>(null);
+  // What the edge last said about each phone call (`call` frames), by contact.
+  const [calls, setCalls] = useState<Record<string, { state: string; reason: string | null }>>({});
   const [help, setHelp] = useState(false);
   const [now, setNow] = useState(Date.now());
   const socket = useRef<LiveSocket | null>(null);
@@ -144,6 +147,10 @@ export function Console() {
         break;
       case 'ended':
         notify('The customer closed the chat');
+        break;
+      case 'call':
+        setCalls((c) => ({ ...c, [id]: { state: String(f.state), reason: (f.reason as string | null) ?? null } }));
+        if (f.state === 'agent_unreachable') notify(`Your phone could not be reached${f.reason ? `: ${f.reason}` : ''}; the caller is back in the queue`);
         break;
     }
   }
@@ -309,6 +316,7 @@ export function Console() {
               onTyping={(active) => void socket.current?.command({ type: 'typing', contact_id: current.id, active }).catch(() => {})}
               onWrap={() => setWrapping(current.id)}
               onTransfer={() => setTransferring(current.id)}
+              call={calls[current.id]}
             />
           ) : (
             <div class="empty">
@@ -324,7 +332,7 @@ export function Console() {
       {wrapping && contacts[wrapping] && (
         <WrapUp contact={contacts[wrapping]} queue={queues.find((q) => q.id === contacts[wrapping].queue_id)} onClose={() => setWrapping(null)} run={run} />
       )}
-      {transferring && <Transfer contactId={transferring} queues={queues} onClose={() => setTransferring(null)} run={run} />}
+      {transferring && <Transfer contactId={transferring} voice={contacts[transferring]?.channel === 'voice'} queues={queues} onClose={() => setTransferring(null)} run={run} />}
       {help && (
         <Modal title="Keyboard shortcuts" onClose={() => setHelp(false)}>
           <table><tbody>{SHORTCUTS.map((s) => <tr key={s.keys}><td><kbd class="mono">{s.keys}</kbd></td><td>{s.label}</td></tr>)}</tbody></table>
@@ -344,6 +352,7 @@ function Conversation(props: {
   onTyping: (active: boolean) => void;
   onWrap: () => void;
   onTransfer: () => void;
+  call?: { state: string; reason: string | null };
 }) {
   const c = props.contact;
   const [draft, setDraft] = useState('');
@@ -411,8 +420,11 @@ function Conversation(props: {
           {live ? <button class="primary" onClick={props.onWrap}>Wrap up</button> : <span class="badge wrap_up">Wrapping up</span>}
         </div>
       </div>
+      {c.channel === 'voice' && live && <CallBar contactId={c.id} call={props.call} />}
       <div class="thread" ref={list} role="log" aria-label="Messages" aria-live="polite">
-        {props.messages.length === 0 && <div class="empty">No messages yet.</div>}
+        {props.messages.length === 0 && (
+          <div class="empty">{c.channel === 'voice' ? 'You talk on your desk phone; a voicemail or recording shows here.' : 'No messages yet.'}</div>
+        )}
         {props.messages.map((m) => (
           <div key={m.seq} class={`bubble ${m.direction} ${c.channel === 'email' ? 'email' : ''}`}>
             {m.direction === 'internal' && <div class="small"><strong>Whisper from your supervisor</strong></div>}
@@ -428,7 +440,7 @@ function Conversation(props: {
         ))}
         {props.typing && <div class="muted small" role="status">{displayName(c)} is typing…</div>}
       </div>
-      {live && (
+      {live && c.channel !== 'voice' && (
         <form class="composer" onSubmit={(e) => (e.preventDefault(), void send())}>
           {c.channel === 'email' && (
             <div class="row small muted" style="justify-content:space-between">
@@ -555,9 +567,31 @@ function WrapUp(props: { contact: Contact; queue?: Queue; onClose: () => void; r
   );
 }
 
-function Transfer(props: { contactId: string; queues: Queue[]; onClose: () => void; run: (c: Record<string, unknown>) => Promise<unknown> }) {
+/** A phone call's state and controls (hold, resume, hang up), live from the edge's call events. */
+function CallBar(props: { contactId: string; call?: { state: string; reason: string | null } }) {
+  const v = callView(props.call?.state, props.call?.reason);
+  const { busy, error, run } = useAction();
+  const post = (what: string, done: string) =>
+    run(async () => {
+      await api.post(`/api/v1/agent/contacts/${props.contactId}/call/${what}`);
+      notify(done);
+    });
+  return (
+    <div class="callbar row" role="region" aria-label="Call">
+      <span class={`badge ${v.tone}`} role="status">{v.label}</span>
+      {v.hold && <button disabled={busy} onClick={() => void post('hold', 'Putting the caller on hold')}>Hold</button>}
+      {v.resume && <button disabled={busy} onClick={() => void post('resume', 'Taking the caller off hold')}>Resume</button>}
+      {v.hangUp && <button class="danger" disabled={busy} onClick={() => void post('hangup', 'Hanging up; finish the contact when you are done')}>Hang up</button>}
+      <FormError error={error} />
+    </div>
+  );
+}
+
+function Transfer(props: { contactId: string; voice: boolean; queues: Queue[]; onClose: () => void; run: (c: Record<string, unknown>) => Promise<unknown> }) {
   const [people, setPeople] = useState<{ id: string; name: string; activity: string }[]>([]);
   const [target, setTarget] = useState('');
+  const [number, setNumber] = useState('');
+  const dialled = dialable(number);
   useEffect(() => {
     void api.get<{ items: typeof people }>('/api/v1/agent/colleagues').then((l) => setPeople(l.items), () => {});
   }, []);
@@ -571,6 +605,10 @@ function Transfer(props: { contactId: string; queues: Queue[]; onClose: () => vo
         e.preventDefault();
         if (!target) return;
         const [kind, id] = target.split(':');
+        if (kind === 'n') {
+          if (dialled) void props.run({ type: 'transfer', contact_id: props.contactId, number: dialled }).then(props.onClose);
+          return;
+        }
         void props.run({ type: 'transfer', contact_id: props.contactId, ...(kind === 'q' ? { queue_id: id } : { agent_id: id }) }).then(props.onClose);
       }}>
         <Field label="To">
@@ -578,12 +616,18 @@ function Transfer(props: { contactId: string; queues: Queue[]; onClose: () => vo
             <select id={id} value={target} onChange={(e) => setTarget((e.target as HTMLSelectElement).value)} autoFocus>
               <option value="">Choose a queue or colleague…</option>
               {options.map((o) => <option key={o.value} value={o.value}>{o.label}</option>)}
+              {props.voice && <option value="n:">A phone number…</option>}
             </select>
           )}
         </Field>
+        {target === 'n:' && (
+          <Field label="Phone number" error={number && !dialled ? 'Digits, with + and the country code for abroad' : undefined}>
+            {(id, invalid, by) => <input id={id} type="tel" value={number} aria-invalid={invalid} aria-describedby={by} placeholder="+1 415 555 0100" onInput={(e) => setNumber((e.target as HTMLInputElement).value)} />}
+          </Field>
+        )}
         <div class="row" style="justify-content:flex-end">
           <button type="button" onClick={props.onClose}>Cancel</button>
-          <button class="primary" type="submit" disabled={!target}>Transfer</button>
+          <button class="primary" type="submit" disabled={!target || (target === 'n:' && !dialled)}>Transfer</button>
         </div>
       </form>
     </Modal>
