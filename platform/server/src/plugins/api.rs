@@ -169,6 +169,7 @@ async fn save_version(
     } else {
         state.store.insert(p.tenant_id, &plugin).await?;
     }
+    state.plugins.forget(p.tenant_id);
     tracing::info!(tenant = %p.tenant_id, plugin = %name, version = number, "plugin version uploaded");
     Ok((StatusCode::CREATED, Json(view(&plugin))))
 }
@@ -197,6 +198,7 @@ pub async fn activate(
     plugin.active = Some(version.number);
     plugin.updated_at = crate::auth::now_ms();
     state.store.update(p.tenant_id, &plugin).await?;
+    state.plugins.forget(p.tenant_id);
     tracing::info!(tenant = %p.tenant_id, plugin = %name, version = version.number, "plugin activated");
     Ok(Json(view(&plugin)))
 }
@@ -211,6 +213,7 @@ pub async fn deactivate(
     plugin.active = None;
     plugin.updated_at = crate::auth::now_ms();
     state.store.update(p.tenant_id, &plugin).await?;
+    state.plugins.forget(p.tenant_id);
     Ok(Json(view(&plugin)))
 }
 
@@ -241,6 +244,7 @@ pub async fn grant(
     plugin.grants = PluginCapabilities { kv: req.kv, http_hosts: req.http_hosts, secrets: req.secrets };
     plugin.updated_at = crate::auth::now_ms();
     state.store.update(p.tenant_id, &plugin).await?;
+    state.plugins.forget(p.tenant_id);
     Ok(Json(view(&plugin)))
 }
 
@@ -252,6 +256,7 @@ pub async fn remove(
 ) -> Result<StatusCode, ApiError> {
     plugin(&state, p.tenant_id, &name).await?;
     state.store.delete::<Plugin>(p.tenant_id, &name).await?;
+    state.plugins.forget(p.tenant_id);
     Ok(StatusCode::NO_CONTENT)
 }
 

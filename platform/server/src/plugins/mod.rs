@@ -8,8 +8,10 @@ pub mod api;
 pub mod effects;
 mod services;
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use switchboard_domain::{
     Channel, Contact, ContactArrival, Plugin, PluginCall, PluginCapabilities, Queue, Skill, TenantId,
@@ -32,7 +34,19 @@ pub struct Plugins {
     store: Arc<dyn Store>,
     objects: Arc<dyn object_store::ObjectStore>,
     allow_private: Arc<AtomicBool>,
+    /// Each tenant's plugins as last read: every contact and message asks which plugin is
+    /// active, and that must not be a store read each time.
+    known: Arc<Mutex<HashMap<TenantId, KnownPlugins>>>,
 }
+
+/// A tenant's plugins as read at that instant.
+type KnownPlugins = (Instant, Arc<Vec<Plugin>>);
+
+/// How long this process trusts its copy of a tenant's plugins. Changes made through this
+/// process apply at once ([`Plugins::forget`]); changes made through another replica within this.
+const PLUGINS_FRESH: Duration = Duration::from_secs(2);
+/// Tenants whose plugins are kept in memory at most (the copy is rebuilt when full).
+const PLUGINS_KNOWN: usize = 10_000;
 
 impl std::fmt::Debug for Plugins {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -148,6 +162,7 @@ impl Plugins {
             store,
             objects,
             allow_private: Arc::new(AtomicBool::new(config.danger_allow_private_webhook_targets)),
+            known: Arc::default(),
         }
     }
 
@@ -168,20 +183,45 @@ impl Plugins {
             .map_err(|e| ApiError::Internal(e.to_string()))
     }
 
+    /// Drops this process's copy of a tenant's plugins (after the API changed one).
+    pub fn forget(&self, tenant: TenantId) {
+        if let Ok(mut known) = self.known.lock() {
+            known.remove(&tenant);
+        }
+    }
+
+    /// The tenant's plugins: this process's copy while fresh, else read again.
+    async fn tenant_plugins(&self, tenant: TenantId) -> Result<Arc<Vec<Plugin>>, switchboard_store::StoreError> {
+        if let Ok(known) = self.known.lock()
+            && let Some((read_at, plugins)) = known.get(&tenant)
+            && read_at.elapsed() < PLUGINS_FRESH
+        {
+            return Ok(plugins.clone());
+        }
+        let plugins = Arc::new(self.store.all::<Plugin>(tenant).await?);
+        if let Ok(mut known) = self.known.lock() {
+            if known.len() >= PLUGINS_KNOWN {
+                known.clear();
+            }
+            known.insert(tenant, (Instant::now(), plugins.clone()));
+        }
+        Ok(plugins)
+    }
+
     /// The tenant's plugin whose active version implements `hook`, if any.
     async fn active_for(&self, tenant: TenantId, hook: HookKind) -> Option<(Plugin, u32)> {
-        let plugins = match self.store.all::<Plugin>(tenant).await {
+        let plugins = match self.tenant_plugins(tenant).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(%tenant, error = %e, "plugins unreadable; defaults apply");
                 return None;
             }
         };
-        plugins.into_iter().find_map(|p| {
+        plugins.iter().find_map(|p| {
             let v = p.active_version()?;
             let n = v.number;
             v.hooks.iter().any(|h| h == hook.as_str()).then_some(())?;
-            Some((p, n))
+            Some((p.clone(), n))
         })
     }
 
