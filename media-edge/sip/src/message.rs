@@ -545,8 +545,9 @@ pub fn valid_address(value: &str) -> bool {
             let Some(close) = rest[open..].find('>').map(|i| open + i) else { return false };
             let uri = &rest[open + 1..close];
             let display = rest[..open].trim();
-            // An unquoted display name is tokens and white space.
-            let display_ok = display.split_whitespace().all(|w| w.bytes().all(is_token));
+            // An unquoted display name is tokens and white space (UTF-8 letters let through:
+            // phones send unquoted names in their owner's language).
+            let display_ok = display.split_whitespace().all(|w| w.bytes().all(|b| is_token(b) || b >= 0x80));
             display_ok && uri_like(uri) && !uri.contains(char::is_whitespace) && params_ok(&rest[close..])
         }
         None => {
@@ -786,6 +787,30 @@ Content-Type: application/sdp\r\n\
 Content-Length: 4\r\n\
 \r\n\
 v=0\n";
+
+    #[test]
+    fn addresses_are_name_addr_or_addr_spec() {
+        for good in [
+            "<sip:+15550100@edge.example>",
+            "\"Alice\" <sip:alice@carrier.example>;tag=1928301774",
+            "sipp <sip:sipp@127.0.0.1:5061>;tag=1",
+            "Jöhn Müller <sip:jm@example.de>",
+            "\"J Rosenberg \\\"\"  <sip:jdrosen@example.com> ; tag = 98asjd8",
+            "sip:caller@example.net;tag=93334",
+        ] {
+            assert!(valid_address(good), "{good}");
+        }
+        for bad in [
+            "\"Mr. J. User <sip:j.user@example.com>",
+            "\"Watson, Thomas\" < sip:t.watson@example.org >",
+            "sip:user@example.com?Route=%3Csip:sip.example.com%3E",
+            "Bell, Alexander <sip:a.g.bell@example.com>",
+            "<sip:joe@example.org>;;;;",
+            "nothing here",
+        ] {
+            assert!(!valid_address(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn replies_tell_the_client_where_its_request_came_from() {
