@@ -128,8 +128,9 @@ try {
   const callerDone = new Promise((ok) => caller.on('exit', (code) => ok(code)));
   await page.getByRole('button', { name: 'Accept' }).click({ timeout: 20_000 });
   const bar = page.getByRole('region', { name: 'Call' });
-  await bar.getByText('On the call').waitFor({ timeout: 20_000 });
-  check(true, 'the desk phone rang and answered: the call bar says "On the call"');
+  const answered = await bar.getByText('On the call').waitFor({ timeout: 20_000 }).then(() => true, () => false);
+  check(answered, 'the desk phone rang and answered: the call bar says "On the call"');
+  if (!answered) throw new Error(`no bridged call; the bar says: ${await bar.innerText().catch(() => 'nothing')}`);
   check(!(await page.locator('#composer').isVisible()), 'a call has no text composer');
   await shot(page, '01-on-the-call');
   await axe(page, 'console on a call');

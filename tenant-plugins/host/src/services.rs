@@ -81,8 +81,8 @@ pub enum ServiceError {
     Unavailable(String),
 }
 
-/// What the platform provides to plugins. Called from the plugin's thread through the runtime
-/// handle, so implementations are ordinary async code.
+/// What the platform provides to plugins. Awaited inside the plugin call's future (time spent
+/// waiting here does not count against the plugin's CPU budget).
 #[async_trait]
 pub trait HostServices: Send + Sync + 'static {
     /// A key of the tenant's key-value store.

@@ -272,7 +272,7 @@ async fn pooled_instances_carry_nothing_from_one_tenant_to_another() {
     let Some(wasm) = switchboard_testkit::plugins::guest("fixture-hostile") else { return };
     let cache = shared_cache();
     // Isolation, not speed: a generous budget so a loaded CI machine cannot turn this into a
-    // time-limit test (the budget is measured in wall time while the guest runs).
+    // time-limit test (the budget counts the call's own polls, which a busy machine stretches).
     let limits = Limits { pool_instances: 4, cpu_time: Duration::from_secs(2), ..test_limits() };
     let (host, _) = host_with(limits, cache.clone(), compiler());
     let plugin = host.prepare(&wasm).await.expect("prepared");
