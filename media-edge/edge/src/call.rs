@@ -531,17 +531,17 @@ impl Call {
     }
 
     async fn on_command(&mut self, command: CallCommand) -> Result<(), CommandError> {
-        const NOT_CONNECTED: CommandError = CommandError::NotNow("the call is not connected to an agent");
+        let not_connected = || CommandError::NotNow("the call is not connected to an agent".into());
         let (contact, agent_id) = match &self.phase {
             Phase::Bridged { contact, agent_id, .. } | Phase::Connecting { contact, agent_id, .. } => {
                 (contact.clone(), agent_id.clone())
             }
-            _ => return Err(NOT_CONNECTED),
+            _ => return Err(not_connected()),
         };
         match command {
-            CallCommand::Connect { .. } => Err(CommandError::NotNow("an agent is already connected")),
+            CallCommand::Connect { .. } => Err(CommandError::NotNow("an agent is already connected".into())),
             CallCommand::Hold => {
-                let Phase::Bridged { held, .. } = &mut self.phase else { return Err(NOT_CONNECTED) };
+                let Phase::Bridged { held, .. } = &mut self.phase else { return Err(not_connected()) };
                 if !*held {
                     *held = true;
                     self.player.play_loop(self.prompts.music.clone());
@@ -550,7 +550,7 @@ impl Call {
                 Ok(())
             }
             CallCommand::Resume => {
-                let Phase::Bridged { held, .. } = &mut self.phase else { return Err(NOT_CONNECTED) };
+                let Phase::Bridged { held, .. } = &mut self.phase else { return Err(not_connected()) };
                 if *held {
                     *held = false;
                     self.player.stop();
@@ -563,7 +563,7 @@ impl Call {
                 self.hang_up().await;
                 Ok(())
             }
-            CallCommand::TransferToNumber(number) => {
+            CallCommand::TransferToNumber { number } => {
                 self.release_agent().await;
                 self.report(&contact, Some(&agent_id), CallState::TransferredOut(number.clone()));
                 self.refer(number).await;

@@ -9,6 +9,7 @@
 //! in its own task (`call`) with its own RTP port pair.
 
 mod call;
+pub mod link;
 mod media_leg;
 mod platform;
 mod ports;
@@ -25,6 +26,7 @@ pub use platform::{
     Admission, CallEnded, CallEvent, CallIntake, CallState, IvrAsk, IvrChoice, NumberRoute, Platform, PlatformError,
     QueuePosition, Recording, SipAccount, Voicemail,
 };
+pub use switchboard_control_link::{CallCommand, CommandError};
 pub use switchboard_sip::digest::{Algorithm, ha1};
 use tokio::sync::{mpsc, oneshot};
 
@@ -54,6 +56,9 @@ pub struct EdgeConfig {
     /// A leg whose peer sends no media for this long is taken as gone (a phone that crashed or
     /// lost its network never sends BYE).
     pub media_timeout: Duration,
+    /// Most calls this edge takes at once (all tenants); more are answered 503 with Retry-After,
+    /// so a carrier tries another edge.
+    pub max_calls: u32,
 }
 
 impl EdgeConfig {
@@ -72,6 +77,7 @@ impl EdgeConfig {
             recordings_dir: std::env::temp_dir().join("switchboard-recordings"),
             digest_algorithms: vec![Algorithm::Md5],
             media_timeout: Duration::from_secs(60),
+            max_calls: 1_000,
         }
     }
 }
@@ -85,47 +91,6 @@ fn outbound_ip() -> IpAddr {
         Ok(s.local_addr()?.ip())
     };
     probe().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
-}
-
-/// What the platform asks of a call on this edge (the console's buttons, routing's decisions).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CallCommand {
-    /// Ring the agent's registered phone and bridge it to the caller.
-    Connect {
-        /// The call's contact.
-        contact_id: String,
-        /// The agent.
-        agent_id: String,
-        /// The agent's SIP user name (as registered).
-        username: String,
-        /// Record the bridged call.
-        record: bool,
-    },
-    /// Put the caller on hold (music; the agent hears silence).
-    Hold,
-    /// Take the caller off hold.
-    Resume,
-    /// End the call (both legs).
-    Hangup,
-    /// Send the caller to this number (REFER) and release the agent's phone.
-    TransferToNumber(String),
-    /// Release the agent's phone; the caller waits in the queue again (transfer to a queue or a
-    /// colleague, done by routing).
-    Requeue,
-}
-
-/// Why a command was not carried out.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CommandError {
-    /// No such call on this edge (ended, or on another edge).
-    #[error("no such call on this edge")]
-    NoSuchCall,
-    /// The call is not in a state the command applies to.
-    #[error("{0}")]
-    NotNow(&'static str),
-    /// The edge is shutting down.
-    #[error("edge stopped")]
-    Stopped,
 }
 
 /// Sends commands to the calls of a running edge.
@@ -147,12 +112,26 @@ impl EdgeControl {
 
     /// The SIP user names registered on this edge now.
     pub async fn registered(&self) -> Vec<String> {
+        self.status().await.registered
+    }
+
+    /// Calls in progress and phones registered (what a heartbeat reports).
+    pub async fn status(&self) -> EdgeStatus {
         let (reply, answer) = oneshot::channel();
-        if self.core.send(sip_core::Event::Registered { reply }).await.is_err() {
-            return Vec::new();
+        if self.core.send(sip_core::Event::Status { reply }).await.is_err() {
+            return EdgeStatus::default();
         }
         answer.await.unwrap_or_default()
     }
+}
+
+/// What an edge is doing now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EdgeStatus {
+    /// Calls in progress (callers' legs).
+    pub active_calls: u32,
+    /// SIP users with a phone registered here, sorted.
+    pub registered: Vec<String>,
 }
 
 /// A running edge; dropping it stops it.

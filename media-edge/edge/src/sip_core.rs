@@ -94,9 +94,9 @@ pub(crate) enum Event {
         command: CallCommand,
         reply: oneshot::Sender<Result<(), CommandError>>,
     },
-    /// Which SIP users are registered here.
-    Registered {
-        reply: oneshot::Sender<Vec<String>>,
+    /// Calls in progress and which SIP users are registered here.
+    Status {
+        reply: oneshot::Sender<crate::EdgeStatus>,
     },
     /// A call lets its agent's phone go (BYE, or CANCEL while ringing).
     ReleaseAgent {
@@ -417,12 +417,13 @@ impl Core {
                 }
             }
             Event::Control { call_id, command, reply } => self.on_control(call_id, command, reply),
-            Event::Registered { reply } => {
+            Event::Status { reply } => {
                 let now = self.now();
-                let mut users: Vec<String> =
+                let mut registered: Vec<String> =
                     self.bindings.iter().filter(|(_, b)| b.expires_at > now).map(|(u, _)| u.clone()).collect();
-                users.sort();
-                let _ = reply.send(users);
+                registered.sort();
+                let active_calls = self.tenant_calls.values().sum();
+                let _ = reply.send(crate::EdgeStatus { active_calls, registered });
             }
             Event::ReleaseAgent { call_id } => self.release_agent(&call_id),
             Event::RingTimeout { leg } => {
@@ -446,7 +447,7 @@ impl Core {
                 let busy = matches!(entry.side, Side::Caller { agent_leg: Some(_) })
                     || self.ringing.values().any(|r| r.call == call_id);
                 if busy {
-                    let _ = reply.send(Err(CommandError::NotNow("an agent's phone is already connected")));
+                    let _ = reply.send(Err(CommandError::NotNow("an agent's phone is already connected".into())));
                     return;
                 }
                 let _ = input.try_send(CallInput::Connecting { contact_id, agent_id, record });
@@ -462,7 +463,7 @@ impl Core {
                     | mpsc::error::TrySendError::Closed(CallInput::Command(_, reply)),
                 ) = input.try_send(CallInput::Command(other, reply))
                 {
-                    let _ = reply.send(Err(CommandError::NotNow("the call is busy; try again")));
+                    let _ = reply.send(Err(CommandError::NotNow("the call is busy; try again".into())));
                 }
             }
         }
@@ -924,6 +925,11 @@ Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{body}",
         }
         if route.flow.is_none() && route.queue_id.is_none() {
             return self.answer(tx, 480, Some("The number has no flow or queue"), &[], None);
+        }
+        let total: u32 = self.tenant_calls.values().sum();
+        if total >= self.config.max_calls {
+            tracing::warn!(calls = total, "edge at its capacity");
+            return self.answer(tx, 503, Some("Edge at capacity"), &[("Retry-After".into(), "5".into())], None);
         }
         let busy = self.tenant_calls.get(&route.tenant_id).copied().unwrap_or(0);
         if busy >= route.max_concurrent_calls {

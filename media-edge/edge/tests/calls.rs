@@ -187,6 +187,36 @@ Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_at_its_capacity_answers_503_so_the_carrier_tries_another() {
+    let numbers = HashMap::from([
+        ("+14155550111".to_owned(), route(None, Some("q"), 10)),
+        ("+14155550122".to_owned(), route(None, Some("q"), 10)),
+    ]);
+    let (edge, _) = edge_configured(numbers, vec![], |c| c.max_calls = 1).await;
+    let mut first = Phone::new(edge.udp).await;
+    assert_eq!(first.call("+14155550111").await, 200);
+    assert_eq!(edge.control.status().await.active_calls, 1, "the heartbeat's count");
+    // Another tenant, far from its own cap: the edge is full all the same.
+    let full = Phone::new(edge.udp).await;
+    let local = full.sip.local_addr().expect("addr");
+    let invite = format!(
+        "INVITE sip:+14155550122@{e} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKfull\r\nFrom: <sip:a@b>;tag=1\r\n\
+To: <sip:+14155550122@{e}>\r\nCall-ID: full@x\r\nCSeq: 1 INVITE\r\nContact: <sip:a@{local}>\r\nContent-Length: 0\r\n\r\n",
+        e = edge.udp
+    );
+    full.send(&invite).await;
+    let response = full.final_response().await;
+    assert_eq!(status(&response), 503, "{response}");
+    assert_eq!(header(&response, "Retry-After"), Some("5"), "{response}");
+    assert_eq!(first.bye().await, 200);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(edge.control.status().await.active_calls, 0);
+    let mut again = Phone::new(edge.udp).await;
+    assert_eq!(again.call("+14155550122").await, 200, "room again");
+    assert_eq!(again.bye().await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_offer_gets_our_offer_in_the_200_and_its_answer_from_the_ack() {
     let numbers = HashMap::from([("+14155550111".to_owned(), route(Some(menu_flow()), None, 10))]);
     let (edge, _) = edge_with(numbers, vec![]).await;

@@ -97,6 +97,17 @@ pub struct Config {
     pub voice_max_calls_per_tenant: u32,
     /// The `switchboard` binary whose `plugin compile-worker` compiles plugins; empty: this one.
     pub plugin_compiler: Option<PathBuf>,
+    /// Shared secret of the control link (at least 32 bytes): a platform accepts stand-alone
+    /// edges that present it, and `switchboard edge` presents it. Empty: no edge may link.
+    pub edge_token: Option<String>,
+    /// `switchboard edge`: the platform it links to (any replica), e.g. `http://platform:8080`.
+    pub platform_url: Option<String>,
+    /// `switchboard edge`: this edge's stable name [default: the host name and SIP port].
+    pub edge_id: Option<String>,
+    /// `switchboard edge`: the region it serves.
+    pub edge_region: String,
+    /// Most calls an edge takes at once (all tenants); more are answered 503.
+    pub edge_max_calls: u32,
 }
 
 impl Default for Config {
@@ -142,6 +153,11 @@ impl Default for Config {
             rtp_port_max: 29_999,
             voice_max_calls_per_tenant: 50,
             plugin_compiler: None,
+            edge_token: None,
+            platform_url: None,
+            edge_id: None,
+            edge_region: "default".into(),
+            edge_max_calls: 1_000,
         }
     }
 }
@@ -215,6 +231,21 @@ pub struct Overrides {
     /// RTP port range, e.g. 20000-29999 [default: 20000-29999].
     #[arg(long, env = "SWITCHBOARD_RTP_PORTS", global = true)]
     pub rtp_ports: Option<String>,
+    /// Control-link secret shared by the platform and its stand-alone edges [default: none].
+    #[arg(long, env = "SWITCHBOARD_EDGE_TOKEN", global = true, hide_env_values = true)]
+    pub edge_token: Option<String>,
+    /// `switchboard edge`: the platform to link to, e.g. http://platform:8080.
+    #[arg(long, env = "SWITCHBOARD_PLATFORM_URL", global = true)]
+    pub platform_url: Option<String>,
+    /// `switchboard edge`: this edge's name [default: host name and SIP port].
+    #[arg(long, env = "SWITCHBOARD_EDGE_ID", global = true)]
+    pub edge_id: Option<String>,
+    /// `switchboard edge`: its region [default: default].
+    #[arg(long, env = "SWITCHBOARD_EDGE_REGION", global = true)]
+    pub edge_region: Option<String>,
+    /// Most calls an edge takes at once [default: 1000].
+    #[arg(long, env = "SWITCHBOARD_EDGE_MAX_CALLS", global = true)]
+    pub edge_max_calls: Option<u32>,
 }
 
 /// A configuration that cannot be used.
@@ -259,7 +290,10 @@ impl Config {
         macro_rules! set_opt {
             ($($f:ident),*) => { $( if let Some(v) = &o.$f { c.$f = (!v.is_empty()).then(|| v.clone()); } )* };
         }
-        set!(http_addr, data_dir, public_url, log, web_dir);
+        set!(http_addr, data_dir, public_url, log, web_dir, edge_region);
+        if let Some(v) = o.edge_max_calls {
+            c.edge_max_calls = v;
+        }
         set_opt!(
             database_url,
             database_owner_url,
@@ -269,7 +303,10 @@ impl Config {
             smtp_relay_url,
             stripe_secret_key,
             stripe_api_base,
-            stripe_webhook_secret
+            stripe_webhook_secret,
+            edge_token,
+            platform_url,
+            edge_id
         );
         if let Some(p) = &o.billing_plans {
             c.billing_plans = (!p.as_os_str().is_empty()).then(|| p.clone());
@@ -332,6 +369,22 @@ impl Config {
             && s.len() < 32
         {
             return Err(ConfigError::Invalid { key: "jwt_secret", message: "must be at least 32 bytes".into() });
+        }
+        if let Some(s) = &self.edge_token
+            && s.len() < 32
+        {
+            return Err(ConfigError::Invalid { key: "edge_token", message: "must be at least 32 bytes".into() });
+        }
+        if let Some(url) = &self.platform_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid { key: "platform_url", message: "must be http(s)://...".into() });
+        }
+        if self.edge_max_calls == 0 || self.edge_region.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "edge_max_calls",
+                message: "an edge takes at least one call and names its region".into(),
+            });
         }
         if !(60..=86_400).contains(&self.access_token_ttl_secs) {
             return Err(ConfigError::Invalid { key: "access_token_ttl_secs", message: "must be 60..=86400".into() });
@@ -431,7 +484,12 @@ impl Config {
     /// This configuration as TOML (secrets masked).
     pub fn to_toml(&self) -> String {
         let mut shown = self.clone();
-        for secret in [&mut shown.jwt_secret, &mut shown.stripe_secret_key, &mut shown.stripe_webhook_secret] {
+        for secret in [
+            &mut shown.jwt_secret,
+            &mut shown.stripe_secret_key,
+            &mut shown.stripe_webhook_secret,
+            &mut shown.edge_token,
+        ] {
             if secret.is_some() {
                 *secret = Some("********".into());
             }
@@ -480,6 +538,27 @@ mod tests {
     fn short_jwt_secrets_are_refused() {
         let o = Overrides { jwt_secret: Some("short".into()), ..Overrides::default() };
         assert!(matches!(Config::load(&o), Err(ConfigError::Invalid { key: "jwt_secret", .. })));
+    }
+
+    #[test]
+    fn edge_settings_are_checked_and_the_token_never_printed() {
+        let o = Overrides { edge_token: Some("short".into()), ..Overrides::default() };
+        assert!(matches!(Config::load(&o), Err(ConfigError::Invalid { key: "edge_token", .. })));
+        let o = Overrides { platform_url: Some("platform:8080".into()), ..Overrides::default() };
+        assert!(matches!(Config::load(&o), Err(ConfigError::Invalid { key: "platform_url", .. })));
+        let o = Overrides { edge_max_calls: Some(0), ..Overrides::default() };
+        assert!(matches!(Config::load(&o), Err(ConfigError::Invalid { key: "edge_max_calls", .. })));
+        let token = "an-edge-token-of-at-least-32-bytes!!";
+        let o = Overrides {
+            edge_token: Some(token.into()),
+            edge_region: Some("eu".into()),
+            edge_max_calls: Some(200),
+            ..Overrides::default()
+        };
+        let c = Config::load(&o).expect("valid");
+        assert_eq!((c.edge_region.as_str(), c.edge_max_calls), ("eu", 200));
+        let shown = c.to_toml();
+        assert!(!shown.contains(token) && shown.contains("edge_token = \"********\""), "{shown}");
     }
 
     #[test]

@@ -122,7 +122,7 @@ pub fn state(
         allow_private_targets: config.danger_allow_private_webhook_targets,
         web_dir: config.web_dir.clone(),
         billing: None,
-        voice: voice::Voice::new(&config.sip_realm),
+        voice: voice::Voice::new(config),
         plugins: plugins::Plugins::new(config, store_for_plugins, objects_for_plugins),
     }
 }

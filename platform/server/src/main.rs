@@ -22,6 +22,9 @@ enum Command {
     Run,
     /// A platform replica for distributed mode: needs PostgreSQL (--database-url) and RabbitMQ (--amqp-url).
     Platform,
+    /// A stand-alone edge media node (SIP, media, IVR, recording) linked to a platform: needs
+    /// --platform-url, --edge-token (the platform's) and --sip-addr; no database, no bus.
+    Edge,
     /// Apply database migrations and exit.
     Migrate,
     /// Print the configuration in force (TOML, secrets masked) and exit.
@@ -110,6 +113,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             switchboard_server::serve(config, shutdown_signal()).await
         }
+        Command::Edge => switchboard_server::voice::run_edge(config, shutdown_signal()).await,
         Command::Migrate => {
             switchboard_server::migrate(&config).await?;
             tracing::info!("migrations applied");

@@ -63,6 +63,8 @@ pub struct Metrics {
     pub smtp_refusals: Counter,
     billing_webhooks: Family<OutcomeLabels, Counter>,
     usage_reported: Family<KindLabels, Counter>,
+    /// Stand-alone edges linked to this process now.
+    pub edge_links: Gauge,
 }
 
 fn duration_histogram() -> Histogram {
@@ -101,6 +103,8 @@ impl Metrics {
         );
         let usage_reported = Family::<KindLabels, Counter>::default();
         registry.register("usage_reported_units", "Usage units Stripe accepted, by kind", usage_reported.clone());
+        let edge_links = Gauge::default();
+        registry.register("edge_links", "Stand-alone edges linked to this process", edge_links.clone());
         Self {
             registry: Mutex::new(registry),
             requests,
@@ -111,6 +115,7 @@ impl Metrics {
             smtp_refusals,
             billing_webhooks,
             usage_reported,
+            edge_links,
         }
     }
 

@@ -443,6 +443,11 @@ pub fn table() -> Vec<Route> {
         r(Method::POST, "/api/v1/billing/portal", R(Role::Owner), "billing", "Owner: Stripe's billing portal (payment methods, plan, invoices)", N, 200, J("RedirectView"), post(crate::billing::portal)),
         r(Method::POST, "/api/v1/webhooks/stripe", Public, "billing", "Stripe's events (Stripe-Signature checked; each event id applied once)", T, 200, N, post(crate::billing::stripe_webhook)),
         r(Method::GET, "/api/v1/supervisor/ws", R(Role::Supervisor), "stats", "Supervisor WebSocket: every event of the tenant", N, 101, N, get(api::ws::supervisor)),
+        r(Method::GET, "/api/v1/edge/link", Public, "edge", "Control link: a stand-alone edge's WebSocket (hello, heartbeats, commands to its calls; edge token)", N, 101, N, get(crate::voice::link::socket)),
+        r(Method::POST, "/api/v1/edge/ask", Public, "edge", "Control link: an edge's question (number, SIP account, enqueue, IVR step, position, call events; edge token)", T, 200, T, post(crate::voice::link::ask)),
+        r(Method::POST, "/api/v1/edge/voicemails", Public, "edge", "Control link: a voicemail's WAV (?meta=; edge token); becomes a contact", N, 200, T, post(crate::voice::link::voicemail).layer(axum::extract::DefaultBodyLimit::max(crate::voice::link::MAX_VOICEMAIL_BYTES))),
+        r(Method::POST, "/api/v1/edge/recordings", Public, "edge", "Control link: a finished recording's WAV (?meta=; edge token), stored with its contact", N, 200, T, post(crate::voice::link::recording).layer(axum::extract::DefaultBodyLimit::max(crate::voice::link::MAX_RECORDING_BYTES))),
+        r(Method::GET, "/api/v1/edge/prompts", Public, "edge", "Control link: a tenant's prompt as WAV (?tenant_id=&name=; edge token)", N, 200, T, get(crate::voice::link::prompt)),
     ];
     config_routes!(t, Skill, "/api/v1/skills", "/api/v1/skills/{id}", "skills", "SkillInput", "SkillView", Role::Agent);
     config_routes!(t, Queue, "/api/v1/queues", "/api/v1/queues/{id}", "queues", "QueueInput", "QueueView", Role::Agent);

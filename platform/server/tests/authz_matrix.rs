@@ -32,6 +32,12 @@ const PUBLIC: &[&str] = &[
     "/chat/v1/ws",
     "/chat/v1/attachments",
     "/chat/v1/attachments/{id}",
+    // The control link: stand-alone edges with the deployment's edge token (never a user's).
+    "/api/v1/edge/link",
+    "/api/v1/edge/ask",
+    "/api/v1/edge/voicemails",
+    "/api/v1/edge/recordings",
+    "/api/v1/edge/prompts",
     "/chat/v1/transcript",
     // The plan list for the signup page, and Stripe's signed events.
     "/api/v1/billing/plans",

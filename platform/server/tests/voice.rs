@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::{Value, json};
+use switchboard_testkit::DbKind;
 
 fn sipp_installed() -> bool {
     let ok = std::process::Command::new("sipp").arg("-v").output().is_ok();
@@ -50,9 +51,30 @@ fn sipp(edge: std::net::SocketAddr, scenario: &str, number: &str) -> tokio::proc
         .expect("sipp runs")
 }
 
-/// Starts the edge in the test app's process on loopback, its RTP ports below the ephemeral
-/// ports sipp and test sockets get, recordings under a fresh data folder.
-async fn start_edge(app: &TestApp) -> switchboard_edge::EdgeHandle {
+/// The test's edge. On SQLite it runs inside the app (the embedded default). On PostgreSQL it
+/// runs as a stand-alone edge (what `switchboard edge` starts) linked to the app over the control
+/// link, the app served on a real socket: the way distributed deployments run, so every voice test
+/// here covers both.
+struct TestEdge {
+    udp: std::net::SocketAddr,
+    _handle: switchboard_edge::EdgeHandle,
+    _link: Option<switchboard_edge::link::Link>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for TestEdge {
+    fn drop(&mut self) {
+        if let Some(server) = &self.server {
+            server.abort();
+        }
+    }
+}
+
+const EDGE_TOKEN: &str = "edge-token-for-tests-edge-token-for-tests";
+
+/// Starts the edge on loopback, its RTP ports below the ephemeral ports sipp and test sockets
+/// get, recordings under a fresh data folder.
+async fn start_edge(app: &TestApp) -> TestEdge {
     let mut config = switchboard_server::config::Config {
         sip_addr: Some("127.0.0.1:0".parse().expect("addr")),
         ..Default::default()
@@ -60,7 +82,35 @@ async fn start_edge(app: &TestApp) -> switchboard_edge::EdgeHandle {
     let base = 12_000 + (std::process::id() % 400) as u16 * 20;
     (config.rtp_port_min, config.rtp_port_max) = (base, base + 19);
     config.data_dir = std::env::temp_dir().join(format!("sb-voice-data-{}", free_port()));
-    switchboard_server::voice::start(&app.state, &config).await.expect("edge").expect("enabled")
+    if app.kind == DbKind::Sqlite {
+        let handle = switchboard_server::voice::start(&app.state, &config).await.expect("edge").expect("enabled");
+        return TestEdge { udp: handle.udp, _handle: handle, _link: None, server: None };
+    }
+    // The platform: no edge of its own, links accepted.
+    let platform =
+        switchboard_server::config::Config { sip_addr: None, edge_token: Some(EDGE_TOKEN.into()), ..config.clone() };
+    assert!(switchboard_server::voice::start(&app.state, &platform).await.expect("voice").is_none());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let router = app.router.clone();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    config.edge_token = Some(EDGE_TOKEN.into());
+    config.platform_url = Some(url);
+    config.edge_id = Some("test-edge".into());
+    config.edge_region = "test-region".into();
+    let (handle, link) = switchboard_server::voice::start_linked_edge(&config).await.expect("linked edge");
+    let mut state = link.state();
+    tokio::time::timeout(Duration::from_secs(10), state.wait_for(|s| *s == switchboard_edge::link::LinkState::Up))
+        .await
+        .expect("the edge links within 10 s")
+        .expect("link state");
+    let linked = app.state.voice.edges.linked();
+    assert_eq!(linked.len(), 1, "{linked:?}");
+    assert_eq!((linked[0].edge_id.as_str(), linked[0].region.as_str()), ("test-edge", "test-region"));
+    assert_eq!(linked[0].sip, handle.udp.to_string(), "the edge says where carriers reach it");
+    TestEdge { udp: handle.udp, _handle: handle, _link: Some(link), server: Some(server) }
 }
 
 async fn voice_contacts(app: &TestApp, token: &str, channel: &str) -> Vec<Value> {

@@ -21,10 +21,7 @@ async fn user_of(state: &AppState, p: &Principal, id: &str) -> Result<UserId, Ap
 }
 
 async fn view(state: &AppState, account: SipAccount) -> wire::SipAccountView {
-    let registered = match state.voice.edge() {
-        Some(edge) => edge.registered().await.contains(&account.username),
-        None => false,
-    };
+    let registered = state.voice.edges.registered(&account.username).await;
     wire::SipAccountView {
         user_id: account.user_id.to_string(),
         username: account.username,

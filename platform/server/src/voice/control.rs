@@ -89,7 +89,10 @@ pub async fn follow_routing(state: AppState) -> anyhow::Result<()> {
 }
 
 async fn on_routing(state: &AppState, tenant: TenantId, id: ContactId, kind: &str, body: &Value) -> anyhow::Result<()> {
-    let Some(edge) = state.voice.edge() else { return Ok(()) };
+    let edge = &state.voice.edges;
+    if !edge.any() {
+        return Ok(());
+    }
     let Some(contact) = state.store.contact(tenant, id).await? else { return Ok(()) };
     let Some(call) = call_id_of(&contact) else { return Ok(()) };
     match kind {
@@ -163,10 +166,13 @@ async fn connected_call(state: &AppState, p: &Principal, id: &str) -> Result<(Co
 }
 
 async fn command(state: &AppState, call: &str, command: CallCommand) -> Result<(), ApiError> {
-    let edge = state.voice.edge().ok_or(ApiError::Unavailable("voice is not running on this server".into()))?;
-    edge.command(call, command).await.map_err(|e| match e {
+    let edges = &state.voice.edges;
+    if !edges.any() {
+        return Err(ApiError::Unavailable("no edge is running or linked".into()));
+    }
+    edges.command(call, command).await.map_err(|e| match e {
         CommandError::NoSuchCall => ApiError::Conflict("the call has ended".into()),
-        CommandError::NotNow(why) => ApiError::Conflict(why.into()),
+        CommandError::NotNow(why) => ApiError::Conflict(why),
         CommandError::Stopped => ApiError::Unavailable("voice is stopping".into()),
     })
 }
@@ -202,7 +208,7 @@ pub async fn transfer_to_number(state: &AppState, p: &Principal, id: &str, numbe
         .map_err(|e| ApiError::field("number", "invalid", e.to_string()))?;
     let (contact, call) = connected_call(state, p, id).await?;
     let agent = contact.agent_id.ok_or(ApiError::Conflict("the call is not connected to an agent".into()))?;
-    command(state, &call, CallCommand::TransferToNumber(number.as_str().to_owned())).await?;
+    command(state, &call, CallCommand::TransferToNumber { number: number.as_str().to_owned() }).await?;
     let done = Completion {
         contact: contact.id,
         agent,

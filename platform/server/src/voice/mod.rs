@@ -1,58 +1,164 @@
-//! Voice in the embedded default: the edge runs inside `switchboard` and reaches tenants,
-//! queues and contacts through [`StorePlatform`] (the edge's `Platform` seam over this process's
-//! store, routing and object store). [`control`] turns routing's decisions and the agent's
-//! buttons into commands to the edge's calls; [`accounts`] holds agents' SIP phone logins.
-//! (A stand-alone edge reaches the same behaviour through the control link.)
+//! Voice: the platform side of the edges. [`StorePlatform`] is the edge's `Platform` seam over
+//! this process's store, routing and object store; the edge inside `switchboard` (embedded
+//! default) calls it directly, and stand-alone edges (`switchboard edge`) reach the same code
+//! through the control link ([`link`]: HTTP asks, audio uploads and a WebSocket per edge).
+//! [`edges`] knows every edge this process commands; [`control`] turns routing's decisions and
+//! the agent's buttons into commands to their calls; [`accounts`] holds agents' SIP phone logins.
 
 pub mod accounts;
 pub mod control;
+pub mod edges;
+pub mod link;
 mod platform;
 pub mod prompts;
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 pub use platform::StorePlatform;
-use switchboard_edge::EdgeControl;
 
 use crate::app::AppState;
 
-/// This process's voice: the edge's command handle once it runs, and the digest realm.
+/// This process's voice: the edges it commands, the digest realm, and whether (with which
+/// secret) stand-alone edges may link.
 #[derive(Debug, Clone)]
 pub struct Voice {
-    edge: Arc<OnceLock<EdgeControl>>,
+    /// Every edge this process commands.
+    pub edges: edges::Edges,
     /// The digest realm phones authenticate in.
     pub realm: String,
+    /// Concurrent calls one tenant may have on an edge.
+    pub max_calls_per_tenant: u32,
+    /// SHA-256 of the edge token, once links are accepted.
+    edge_token: Arc<OnceLock<[u8; 32]>>,
+    /// How often linked edges heartbeat (a link silent for three beats is dropped).
+    pub heartbeat: Duration,
 }
 
 impl Voice {
-    /// Voice before the edge starts (or without one).
-    pub fn new(realm: &str) -> Self {
-        Voice { edge: Arc::default(), realm: realm.to_owned() }
+    /// Voice before any edge runs or links.
+    pub fn new(config: &crate::config::Config) -> Self {
+        Voice {
+            edges: edges::Edges::default(),
+            realm: config.sip_realm.clone(),
+            max_calls_per_tenant: config.voice_max_calls_per_tenant,
+            edge_token: Arc::default(),
+            heartbeat: Duration::from_secs(5),
+        }
     }
 
-    /// The running edge, if this process has one.
-    pub fn edge(&self) -> Option<&EdgeControl> {
-        self.edge.get()
+    /// Whether `presented` is the edge token (constant time; false while links are off).
+    pub fn edge_token_matches(&self, presented: &str) -> bool {
+        use sha2::Digest;
+        let Some(expected) = self.edge_token.get() else { return false };
+        let presented: [u8; 32] = sha2::Sha256::digest(presented.as_bytes()).into();
+        subtle::ConstantTimeEq::ct_eq(&presented[..], &expected[..]).into()
+    }
+
+    /// Whether stand-alone edges may link.
+    pub fn links_enabled(&self) -> bool {
+        self.edge_token.get().is_some()
     }
 }
 
-/// Starts the edge inside this process when `sip_addr` is set.
+/// Starts voice: the edge inside this process when `sip_addr` is set, links from stand-alone
+/// edges when `edge_token` is, and in either case the call control that follows routing.
 pub async fn start(
     state: &AppState,
     config: &crate::config::Config,
 ) -> anyhow::Result<Option<switchboard_edge::EdgeHandle>> {
-    let Some(addr) = config.sip_addr else { return Ok(None) };
+    if let Some(token) = &config.edge_token {
+        use sha2::Digest;
+        let _ = state.voice.edge_token.set(sha2::Sha256::digest(token.as_bytes()).into());
+    }
+    let handle = match config.sip_addr {
+        Some(addr) => {
+            let edge = edge_config(config, addr);
+            let platform = Arc::new(StorePlatform::new(state.clone(), config.voice_max_calls_per_tenant));
+            let handle = switchboard_edge::start(edge, platform)
+                .await
+                .map_err(|e| anyhow::anyhow!("starting the SIP edge on {addr}: {e}"))?;
+            state.voice.edges.set_local(handle.control.clone());
+            Some(handle)
+        }
+        None => None,
+    };
+    if handle.is_some() || state.voice.links_enabled() {
+        control::follow_routing(state.clone()).await?;
+    }
+    if state.voice.links_enabled() {
+        tracing::info!("stand-alone edges may link");
+    }
+    Ok(handle)
+}
+
+/// `switchboard edge`: an edge media node on its own, linked to a platform over the control link
+/// (asks over HTTP, a WebSocket for registration, heartbeats and commands). Needs no database and
+/// no bus: everything it knows about tenants comes from the platform. Runs until `shutdown`.
+pub async fn run_edge(
+    config: crate::config::Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (_edge, _link) = start_linked_edge(&config).await?;
+    shutdown.await;
+    Ok(())
+}
+
+/// Starts a stand-alone edge and its link to the platform (what `switchboard edge` runs); both
+/// stop when dropped.
+pub async fn start_linked_edge(
+    config: &crate::config::Config,
+) -> anyhow::Result<(switchboard_edge::EdgeHandle, switchboard_edge::link::Link)> {
+    use anyhow::Context;
+    let token = config
+        .edge_token
+        .clone()
+        .context("an edge links with the deployment's edge token: set SWITCHBOARD_EDGE_TOKEN (the platform's)")?;
+    let platform_url = config
+        .platform_url
+        .clone()
+        .context("an edge links to a platform: set SWITCHBOARD_PLATFORM_URL (e.g. http://platform:8080)")?;
+    let addr = config.sip_addr.context("an edge needs SIP: set SWITCHBOARD_SIP_ADDR (e.g. 0.0.0.0:5060)")?;
+    let edge = edge_config(config, addr);
+    let public_ip = edge.public_ip;
+    let edge_id = config.edge_id.clone().unwrap_or_else(|| format!("{}-{}", host_name(), addr.port()));
+    let mut link = switchboard_edge::link::LinkConfig {
+        platform_url,
+        token,
+        edge_id,
+        region: config.edge_region.clone(),
+        capacity: config.edge_max_calls,
+        sip: String::new(),
+    };
+    let platform = Arc::new(switchboard_edge::link::LinkPlatform::new(link.clone())?);
+    let handle = switchboard_edge::start(edge, platform)
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the SIP edge on {addr}: {e}"))?;
+    link.sip = std::net::SocketAddr::new(public_ip, handle.udp.port()).to_string();
+    tracing::info!(edge = %link.edge_id, region = %link.region, udp = %handle.udp, tcp = %handle.tcp, platform = %link.platform_url, "edge ready");
+    let link = switchboard_edge::link::spawn(link, handle.control.clone())?;
+    Ok((handle, link))
+}
+
+/// The edge's settings from the process's configuration (the same inside `switchboard` and
+/// alone).
+fn edge_config(config: &crate::config::Config, addr: std::net::SocketAddr) -> switchboard_edge::EdgeConfig {
     let mut edge = switchboard_edge::EdgeConfig::new(addr, &config.sip_realm);
     if let Some(ip) = config.sip_public_ip {
         edge.public_ip = ip;
     }
     edge.rtp_ports = (config.rtp_port_min, config.rtp_port_max);
     edge.recordings_dir = config.data_dir.join("recordings");
-    let platform = Arc::new(StorePlatform::new(state.clone(), config.voice_max_calls_per_tenant));
-    let handle = switchboard_edge::start(edge, platform)
-        .await
-        .map_err(|e| anyhow::anyhow!("starting the SIP edge on {addr}: {e}"))?;
-    let _ = state.voice.edge.set(handle.control.clone());
-    control::follow_routing(state.clone()).await?;
-    Ok(Some(handle))
+    edge.max_calls = config.edge_max_calls;
+    edge
+}
+
+/// This machine's name, for a default edge id.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "edge".into())
 }

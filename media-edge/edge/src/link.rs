@@ -1,0 +1,464 @@
+//! The control link, edge side, for an edge that runs as its own process (`switchboard edge`):
+//! [`LinkPlatform`] is the [`Platform`] seam over HTTP to any platform replica, and [`spawn`]
+//! keeps the WebSocket that registers this edge, heartbeats, and carries the platform's commands
+//! to its calls, reconnecting with backoff. Calls in progress never wait on the link: a call that
+//! is bridged keeps its media whatever happens to the platform.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use switchboard_control_link::{
+    ASK_PATH, Answer, Ask, EDGE_HEADER, EdgeFrame, Heartbeat, Hello, LINK_PATH, PROMPT_PATH, PlatformFrame,
+    RECORDING_PATH, RecordingMeta, RouteWire, VERSION, VOICEMAIL_PATH, VoicemailMeta,
+};
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::EdgeControl;
+use crate::platform::{
+    Admission, CallEnded, CallEvent, CallIntake, IvrAsk, IvrChoice, NumberRoute, Platform, PlatformError,
+    QueuePosition, Recording, SipAccount, Voicemail,
+};
+
+/// How an edge reaches its platform and introduces itself.
+#[derive(Clone)]
+pub struct LinkConfig {
+    /// The platform's base URL (`http://platform.internal:8080`, or `https://...`); any replica.
+    pub platform_url: String,
+    /// The deployment's edge token (a bearer token on every request).
+    pub token: String,
+    /// This edge's stable name.
+    pub edge_id: String,
+    /// Its region.
+    pub region: String,
+    /// Most calls it takes at once.
+    pub capacity: u32,
+    /// Its SIP address as peers reach it.
+    pub sip: String,
+}
+
+impl std::fmt::Debug for LinkConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkConfig")
+            .field("platform_url", &self.platform_url)
+            .field("edge_id", &self.edge_id)
+            .field("region", &self.region)
+            .field("capacity", &self.capacity)
+            .field("sip", &self.sip)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A link that cannot be set up as configured.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// The platform URL is not `http://` or `https://`.
+    #[error("the platform URL must start with http:// or https://: {0}")]
+    BadUrl(String),
+    /// The edge token is too short to be a secret.
+    #[error("the edge token must be at least 32 characters")]
+    WeakToken,
+    /// The HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    Client(String),
+}
+
+impl LinkConfig {
+    fn check(&self) -> Result<(), LinkError> {
+        if !(self.platform_url.starts_with("http://") || self.platform_url.starts_with("https://")) {
+            return Err(LinkError::BadUrl(self.platform_url.clone()));
+        }
+        if self.token.len() < 32 {
+            return Err(LinkError::WeakToken);
+        }
+        Ok(())
+    }
+
+    fn base(&self) -> &str {
+        self.platform_url.trim_end_matches('/')
+    }
+
+    /// The link's WebSocket URL (`ws://` for `http://`, `wss://` for `https://`).
+    fn ws_url(&self) -> String {
+        let base = self.base();
+        match base.strip_prefix("https://") {
+            Some(rest) => format!("wss://{rest}{LINK_PATH}"),
+            None => format!("ws://{}{LINK_PATH}", base.trim_start_matches("http://")),
+        }
+    }
+}
+
+/// How long an ask may take (the edge's own timeouts around platform calls are shorter or equal).
+const ASK_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long an audio upload may take.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The [`Platform`] seam over HTTP: every question an [`Ask`] posted to the platform.
+pub struct LinkPlatform {
+    http: reqwest::Client,
+    config: LinkConfig,
+}
+
+impl std::fmt::Debug for LinkPlatform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkPlatform").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> PlatformError {
+    PlatformError(e.to_string())
+}
+
+impl LinkPlatform {
+    /// A client for the platform at `config.platform_url`.
+    pub fn new(config: LinkConfig) -> Result<Self, LinkError> {
+        config.check()?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| LinkError::Client(e.to_string()))?;
+        Ok(LinkPlatform { http, config })
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.config.base()))
+            .bearer_auth(&self.config.token)
+            .header(EDGE_HEADER, &self.config.edge_id)
+    }
+
+    /// Reads the platform's answer, or says why there is none.
+    async fn answer(response: Result<reqwest::Response, reqwest::Error>) -> Result<Answer, PlatformError> {
+        let response = response.map_err(|e| PlatformError(format!("platform unreachable: {e}")))?;
+        let status = response.status();
+        if !status.is_success() {
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            let why = body["error"]["message"].as_str().unwrap_or("no reason given").to_owned();
+            return Err(PlatformError(format!("platform answered {status}: {why}")));
+        }
+        response.json::<Answer>().await.map_err(|e| PlatformError(format!("unreadable answer: {e}")))
+    }
+
+    async fn ask(&self, ask: Ask) -> Result<Answer, PlatformError> {
+        let name = ask.name();
+        let sent = self.request(reqwest::Method::POST, ASK_PATH).timeout(ASK_TIMEOUT).json(&ask).send().await;
+        Self::answer(sent).await.inspect_err(|e| tracing::warn!(ask = name, error = %e, "platform ask failed"))
+    }
+
+    async fn done(&self, ask: Ask) -> Result<(), PlatformError> {
+        match self.ask(ask).await? {
+            Answer::Done => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn upload(&self, path: &str, meta: &impl serde::Serialize, wav: Vec<u8>) -> Result<Answer, PlatformError> {
+        let meta = serde_json::to_string(meta).map_err(unavailable)?;
+        let sent = self
+            .request(reqwest::Method::POST, path)
+            .timeout(UPLOAD_TIMEOUT)
+            .query(&[("meta", meta)])
+            .header("content-type", "audio/wav")
+            .body(wav)
+            .send()
+            .await;
+        Self::answer(sent).await
+    }
+}
+
+fn unexpected(answer: &Answer) -> PlatformError {
+    PlatformError(format!("the platform answered something else: {answer:?}"))
+}
+
+/// A route as the edge uses it: the flow parsed by this edge's IVR crate.
+fn route_from_wire(wire: RouteWire) -> Result<NumberRoute, PlatformError> {
+    let flow = match wire.flow {
+        Some(json) => Some(
+            switchboard_ivr::Flow::from_json(&json)
+                .map_err(|e| PlatformError(format!("the number's flow cannot be read by this edge: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(NumberRoute {
+        tenant_id: wire.tenant_id,
+        endpoint_id: wire.endpoint_id,
+        queue_id: wire.queue_id,
+        flow,
+        hours: wire.hours,
+        max_concurrent_calls: wire.max_concurrent_calls,
+        unavailable: wire.unavailable,
+    })
+}
+
+#[async_trait::async_trait]
+impl Platform for LinkPlatform {
+    async fn number(&self, number: &str) -> Result<Option<NumberRoute>, PlatformError> {
+        match self.ask(Ask::Number { number: number.to_owned() }).await? {
+            Answer::Route(route) => route.map(route_from_wire).transpose(),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn sip_account(&self, username: &str) -> Result<Option<SipAccount>, PlatformError> {
+        match self.ask(Ask::SipAccount { username: username.to_owned() }).await? {
+            Answer::SipAccount(account) => Ok(account),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn prompt(&self, tenant_id: &str, name: &str) -> Result<Option<Vec<u8>>, PlatformError> {
+        let response = self
+            .request(reqwest::Method::GET, PROMPT_PATH)
+            .timeout(ASK_TIMEOUT)
+            .query(&[("tenant_id", tenant_id), ("name", name)])
+            .send()
+            .await
+            .map_err(|e| PlatformError(format!("platform unreachable: {e}")))?;
+        match response.status() {
+            reqwest::StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => Ok(Some(response.bytes().await.map_err(unavailable)?.to_vec())),
+            s => Err(PlatformError(format!("platform answered {s} for prompt {name}"))),
+        }
+    }
+
+    async fn enqueue(&self, call: &CallIntake) -> Result<Admission, PlatformError> {
+        match self.ask(Ask::Enqueue { call: call.clone() }).await? {
+            Answer::Admission(admission) => Ok(admission),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn ivr_step(&self, ask: &IvrAsk) -> Result<Option<IvrChoice>, PlatformError> {
+        match self.ask(Ask::IvrStep { ask: ask.clone() }).await? {
+            Answer::IvrChoice(choice) => Ok(choice),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn position(&self, tenant_id: &str, contact_id: &str) -> Result<Option<QueuePosition>, PlatformError> {
+        let ask = Ask::Position { tenant_id: tenant_id.to_owned(), contact_id: contact_id.to_owned() };
+        match self.ask(ask).await? {
+            Answer::Position(position) => Ok(position),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn abandoned(&self, tenant_id: &str, contact_id: &str) -> Result<(), PlatformError> {
+        self.done(Ask::Abandoned { tenant_id: tenant_id.to_owned(), contact_id: contact_id.to_owned() }).await
+    }
+
+    async fn voicemail(&self, voicemail: Voicemail) -> Result<String, PlatformError> {
+        let meta = VoicemailMeta { call: voicemail.call, duration_ms: voicemail.duration_ms };
+        match self.upload(VOICEMAIL_PATH, &meta, voicemail.wav).await? {
+            Answer::Contact(id) => Ok(id),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn call_event(&self, event: CallEvent) -> Result<(), PlatformError> {
+        self.done(Ask::CallEvent { event }).await
+    }
+
+    async fn call_ended(&self, ended: CallEnded) -> Result<(), PlatformError> {
+        self.done(Ask::CallEnded { ended }).await
+    }
+
+    async fn recording(&self, recording: Recording) -> Result<(), PlatformError> {
+        let meta = RecordingMeta {
+            tenant_id: recording.tenant_id,
+            contact_id: recording.contact_id,
+            call_id: recording.call_id,
+            duration_ms: recording.duration_ms,
+            caller_sound_ms: recording.caller_sound_ms,
+            agent_sound_ms: recording.agent_sound_ms,
+        };
+        match self.upload(RECORDING_PATH, &meta, recording.wav).await? {
+            Answer::Done => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn recording_failed(&self, tenant_id: &str, contact_id: &str, reason: &str) -> Result<(), PlatformError> {
+        self.done(Ask::RecordingFailed {
+            tenant_id: tenant_id.to_owned(),
+            contact_id: contact_id.to_owned(),
+            reason: reason.to_owned(),
+        })
+        .await
+    }
+}
+
+/// The link's state, as the edge sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkState {
+    /// Not linked (starting, or reconnecting; the reason of the last failure).
+    Down(String),
+    /// Linked and heartbeating.
+    Up,
+}
+
+/// The running link; dropping it closes it.
+#[derive(Debug)]
+pub struct Link {
+    state: watch::Receiver<LinkState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Link {
+    /// The link's state, updated as it changes.
+    pub fn state(&self) -> watch::Receiver<LinkState> {
+        self.state.clone()
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts keeping the link to the platform: connect, say hello, heartbeat, carry out commands;
+/// on any failure wait (0.5 s doubling to 10 s, with jitter) and connect again.
+pub fn spawn(config: LinkConfig, control: EdgeControl) -> Result<Link, LinkError> {
+    config.check()?;
+    let (tx, state) = watch::channel(LinkState::Down("starting".into()));
+    let task = tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            let result = session(&config, &control, &tx).await;
+            let why = match result {
+                Ok(()) => "the platform closed the link".to_owned(),
+                Err(e) => e,
+            };
+            if *tx.borrow() == LinkState::Up {
+                backoff = Duration::from_millis(500);
+            }
+            tracing::warn!(edge = %config.edge_id, reason = %why, retry_in_ms = backoff.as_millis() as u64, "control link down");
+            let _ = tx.send(LinkState::Down(why));
+            let jitter = Duration::from_millis(rand::random_range(0..=backoff.as_millis() as u64 / 4));
+            tokio::time::sleep(backoff + jitter).await;
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+        }
+    });
+    Ok(Link { state, task })
+}
+
+/// One connection, from hello to its end.
+async fn session(config: &LinkConfig, control: &EdgeControl, state: &watch::Sender<LinkState>) -> Result<(), String> {
+    let mut request = config.ws_url().into_client_request().map_err(|e| format!("bad link URL: {e}"))?;
+    let auth = format!("Bearer {}", config.token).parse().map_err(|_| "the edge token is not a valid header value")?;
+    request.headers_mut().insert("authorization", auth);
+    let connect = tokio_tungstenite::connect_async(request);
+    let (ws, _) = tokio::time::timeout(Duration::from_secs(10), connect)
+        .await
+        .map_err(|_| "connecting timed out".to_owned())?
+        .map_err(|e| format!("connecting: {e}"))?;
+    let (mut sink, mut stream) = ws.split();
+    let hello = Hello {
+        version: VERSION,
+        edge_id: config.edge_id.clone(),
+        region: config.region.clone(),
+        capacity: config.capacity,
+        sip: config.sip.clone(),
+    };
+    sink.send(WsMessage::text(EdgeFrame::Hello(hello).encode())).await.map_err(|e| format!("saying hello: {e}"))?;
+    let heartbeat = loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .map_err(|_| "no welcome from the platform".to_owned())?;
+        match frame {
+            Some(Ok(WsMessage::Text(text))) => match PlatformFrame::decode(&text) {
+                Ok(PlatformFrame::Welcome { version, heartbeat_ms }) => {
+                    tracing::info!(edge = %config.edge_id, platform_version = version, "control link up");
+                    break Duration::from_millis(heartbeat_ms.clamp(200, 60_000));
+                }
+                Ok(PlatformFrame::Refused { reason }) => return Err(format!("refused by the platform: {reason}")),
+                Ok(other) => return Err(format!("expected a welcome, got {other:?}")),
+                Err(e) => return Err(e.to_string()),
+            },
+            Some(Ok(WsMessage::Close(close))) => {
+                return Err(format!(
+                    "closed before welcome: {}",
+                    close.map(|c| c.reason.to_string()).unwrap_or_default()
+                ));
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e.to_string()),
+            None => return Err("closed before welcome".into()),
+        }
+    };
+    let _ = state.send(LinkState::Up);
+
+    // Command results come back from their own tasks through here.
+    let (done_tx, mut done_rx) = mpsc::channel::<EdgeFrame>(64);
+    let control = Arc::new(control.clone());
+    let mut beat = tokio::time::interval(heartbeat);
+    let mut last_heard = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = beat.tick() => {
+                if last_heard.elapsed() > heartbeat * 3 {
+                    return Err("the platform went silent".into());
+                }
+                let status = control.status().await;
+                let frame = EdgeFrame::Heartbeat(Heartbeat { active_calls: status.active_calls, registered: status.registered });
+                sink.send(WsMessage::text(frame.encode())).await.map_err(|e| format!("heartbeat: {e}"))?;
+                // The platform answers pings, which tells us it is still there.
+                sink.send(WsMessage::Ping(Vec::new().into())).await.map_err(|e| format!("ping: {e}"))?;
+            }
+            Some(frame) = done_rx.recv() => {
+                sink.send(WsMessage::text(frame.encode())).await.map_err(|e| format!("command result: {e}"))?;
+            }
+            message = stream.next() => {
+                last_heard = tokio::time::Instant::now();
+                match message {
+                    Some(Ok(WsMessage::Text(text))) => match PlatformFrame::decode(&text) {
+                        Ok(PlatformFrame::Command { id, call_id, command }) => {
+                            let (control, done) = (control.clone(), done_tx.clone());
+                            // Each command on its own: one slow call never holds up another.
+                            tokio::spawn(async move {
+                                let result = control.command(&call_id, command).await;
+                                let _ = done.send(EdgeFrame::CommandDone { id, result }).await;
+                            });
+                        }
+                        Ok(PlatformFrame::Refused { reason }) => return Err(format!("refused by the platform: {reason}")),
+                        Ok(PlatformFrame::Welcome { .. }) => {}
+                        Err(e) => tracing::warn!(error = %e, "ignoring an unreadable frame from the platform"),
+                    },
+                    Some(Ok(WsMessage::Close(_))) | None => return Ok(()),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e.to_string()),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(url: &str, token: &str) -> LinkConfig {
+        LinkConfig {
+            platform_url: url.into(),
+            token: token.into(),
+            edge_id: "e".into(),
+            region: "r".into(),
+            capacity: 1,
+            sip: "127.0.0.1:5060".into(),
+        }
+    }
+
+    #[test]
+    fn urls_and_tokens_are_checked() {
+        let token = "x".repeat(32);
+        assert_eq!(config("http://p:8080/", &token).ws_url(), "ws://p:8080/api/v1/edge/link");
+        assert_eq!(config("https://p.example", &token).ws_url(), "wss://p.example/api/v1/edge/link");
+        assert!(matches!(config("ftp://p", &token).check(), Err(LinkError::BadUrl(_))));
+        assert!(matches!(config("http://p", "short").check(), Err(LinkError::WeakToken)));
+        let debug = format!("{:?}", config("http://p", &token));
+        assert!(!debug.contains(&token), "the token never reaches logs: {debug}");
+    }
+}
