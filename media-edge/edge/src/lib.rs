@@ -59,6 +59,54 @@ pub struct EdgeConfig {
     /// Most calls this edge takes at once (all tenants); more are answered 503 with Retry-After,
     /// so a carrier tries another edge.
     pub max_calls: u32,
+    /// Carriers' trunk addresses (`203.0.113.0/24`): exempt from the per-source flood limit, since
+    /// a trunk carries many callers' requests from one address.
+    pub trusted_peers: Vec<TrustedNet>,
+}
+
+/// An address block (`ip/prefix`) whose SIP traffic is not flood-limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrustedNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl TrustedNet {
+    /// Whether `ip` is inside the block.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for TrustedNet {
+    type Err = String;
+
+    /// `203.0.113.5`, `203.0.113.0/24`, `2001:db8::/32`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (ip, prefix) = s.trim().split_once('/').unwrap_or((s.trim(), ""));
+        let addr: IpAddr =
+            ip.parse().map_err(|_| format!("{s:?} is not an address or block such as 203.0.113.0/24"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            "" => max,
+            p => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{s:?}: the prefix must be 0..={max}"))?,
+        };
+        Ok(TrustedNet { addr, prefix })
+    }
 }
 
 impl EdgeConfig {
@@ -78,6 +126,7 @@ impl EdgeConfig {
             digest_algorithms: vec![Algorithm::Md5],
             media_timeout: Duration::from_secs(60),
             max_calls: 1_000,
+            trusted_peers: Vec::new(),
         }
     }
 }
@@ -132,6 +181,30 @@ pub struct EdgeStatus {
     pub active_calls: u32,
     /// SIP users with a phone registered here, sorted.
     pub registered: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TrustedNet;
+
+    #[test]
+    fn trusted_blocks_match_their_addresses_only() {
+        let net: TrustedNet = "203.0.113.0/24".parse().expect("block");
+        assert!(net.contains("203.0.113.77".parse().expect("ip")));
+        assert!(!net.contains("203.0.114.1".parse().expect("ip")));
+        assert!(!net.contains("::1".parse().expect("ip")));
+        let one: TrustedNet = "198.51.100.7".parse().expect("address");
+        assert!(
+            one.contains("198.51.100.7".parse().expect("ip")) && !one.contains("198.51.100.8".parse().expect("ip"))
+        );
+        let v6: TrustedNet = "2001:db8::/32".parse().expect("v6");
+        assert!(v6.contains("2001:db8:1::5".parse().expect("ip")));
+        let all: TrustedNet = "0.0.0.0/0".parse().expect("all");
+        assert!(all.contains("192.0.2.1".parse().expect("ip")));
+        for bad in ["", "host", "10.0.0.0/33", "::/129", "10.0.0.0/x"] {
+            assert!(bad.parse::<TrustedNet>().is_err(), "{bad}");
+        }
+    }
 }
 
 /// A running edge; dropping it stops it.

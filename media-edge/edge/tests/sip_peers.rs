@@ -135,3 +135,23 @@ async fn floods_are_banned_and_scanners_hear_nothing() {
     let other = UdpSocket::bind("127.0.0.4:0").await.expect("bind");
     assert!(exchange(&other, e.udp, &options("o1", "")).await.is_some(), "other sources are served");
 }
+
+#[tokio::test]
+async fn a_carrier_trunk_on_the_trusted_list_is_never_flood_limited() {
+    let numbers = HashMap::from([("+14155550100".to_owned(), route(None, None, 10))]);
+    let (e, _) = edge_configured(numbers, vec![], |c| {
+        c.trusted_peers = vec!["127.0.0.8/30".parse().expect("block")];
+    })
+    .await;
+    let trunk = UdpSocket::bind("127.0.0.9:0").await.expect("bind");
+    for i in 0..40 {
+        let r = exchange(&trunk, e.udp, &options(&format!("t{i}"), "")).await;
+        assert!(r.is_some(), "request {i} from the trunk answered");
+    }
+    let outsider = UdpSocket::bind("127.0.0.12:0").await.expect("bind");
+    let mut answered = 0;
+    for i in 0..24 {
+        answered += usize::from(exchange(&outsider, e.udp, &options(&format!("x{i}"), "")).await.is_some());
+    }
+    assert_eq!(answered, 16, "just outside the block, the limit holds");
+}

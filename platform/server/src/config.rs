@@ -108,6 +108,8 @@ pub struct Config {
     pub edge_region: String,
     /// Most calls an edge takes at once (all tenants); more are answered 503.
     pub edge_max_calls: u32,
+    /// Carriers' trunk addresses or blocks (`203.0.113.0/24`), exempt from the SIP flood limit.
+    pub sip_trusted_peers: Vec<String>,
 }
 
 impl Default for Config {
@@ -158,6 +160,7 @@ impl Default for Config {
             edge_id: None,
             edge_region: "default".into(),
             edge_max_calls: 1_000,
+            sip_trusted_peers: Vec::new(),
         }
     }
 }
@@ -246,6 +249,9 @@ pub struct Overrides {
     /// Most calls an edge takes at once [default: 1000].
     #[arg(long, env = "SWITCHBOARD_EDGE_MAX_CALLS", global = true)]
     pub edge_max_calls: Option<u32>,
+    /// Carrier trunk addresses exempt from the SIP flood limit, comma-separated (203.0.113.0/24).
+    #[arg(long, env = "SWITCHBOARD_SIP_TRUSTED_PEERS", global = true)]
+    pub sip_trusted_peers: Option<String>,
 }
 
 /// A configuration that cannot be used.
@@ -293,6 +299,9 @@ impl Config {
         set!(http_addr, data_dir, public_url, log, web_dir, edge_region);
         if let Some(v) = o.edge_max_calls {
             c.edge_max_calls = v;
+        }
+        if let Some(v) = &o.sip_trusted_peers {
+            c.sip_trusted_peers = v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
         }
         set_opt!(
             database_url,
@@ -380,6 +389,7 @@ impl Config {
         {
             return Err(ConfigError::Invalid { key: "platform_url", message: "must be http(s)://...".into() });
         }
+        self.trusted_peers()?;
         if self.edge_max_calls == 0 || self.edge_region.trim().is_empty() {
             return Err(ConfigError::Invalid {
                 key: "edge_max_calls",
@@ -453,6 +463,14 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    /// The carriers' trunk blocks, parsed.
+    pub fn trusted_peers(&self) -> Result<Vec<switchboard_edge::TrustedNet>, ConfigError> {
+        self.sip_trusted_peers
+            .iter()
+            .map(|p| p.parse().map_err(|message| ConfigError::Invalid { key: "sip_trusted_peers", message }))
+            .collect()
     }
 
     /// The plan catalogue: the configured file, or the built-in one; checked.
@@ -546,6 +564,10 @@ mod tests {
         assert!(matches!(Config::load(&o), Err(ConfigError::Invalid { key: "edge_token", .. })));
         let o = Overrides { platform_url: Some("platform:8080".into()), ..Overrides::default() };
         assert!(matches!(Config::load(&o), Err(ConfigError::Invalid { key: "platform_url", .. })));
+        let o = Overrides { sip_trusted_peers: Some("203.0.113.0/24, carrier".into()), ..Overrides::default() };
+        assert!(matches!(Config::load(&o), Err(ConfigError::Invalid { key: "sip_trusted_peers", .. })));
+        let o = Overrides { sip_trusted_peers: Some("203.0.113.0/24, 198.51.100.7".into()), ..Overrides::default() };
+        assert_eq!(Config::load(&o).expect("valid").trusted_peers().expect("parsed").len(), 2);
         let o = Overrides { edge_max_calls: Some(0), ..Overrides::default() };
         assert!(matches!(Config::load(&o), Err(ConfigError::Invalid { key: "edge_max_calls", .. })));
         let token = "an-edge-token-of-at-least-32-bytes!!";

@@ -150,6 +150,8 @@ fn edge_config(config: &crate::config::Config, addr: std::net::SocketAddr) -> sw
     edge.rtp_ports = (config.rtp_port_min, config.rtp_port_max);
     edge.recordings_dir = config.data_dir.join("recordings");
     edge.max_calls = config.edge_max_calls;
+    // Checked when the configuration was loaded.
+    edge.trusted_peers = config.trusted_peers().unwrap_or_default();
     edge
 }
 
