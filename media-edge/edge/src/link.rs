@@ -92,18 +92,33 @@ impl LinkConfig {
 
 /// How long an ask may take (the edge's own timeouts around platform calls are shorter or equal).
 const ASK_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a notification's first attempt may take before it is held for later.
+const NOTIFY_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long an audio upload may take.
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// Most notifications held while the platform is unreachable (each is a few hundred bytes).
+const MAX_HELD: usize = 100_000;
+
 /// The [`Platform`] seam over HTTP: every question an [`Ask`] posted to the platform.
+/// Notifications (a caller hung up, a call's state, its minutes, a failed recording) that find
+/// the platform unreachable are kept in order and sent again until it answers, so a platform
+/// restart loses none of them.
 pub struct LinkPlatform {
-    http: reqwest::Client,
-    config: LinkConfig,
+    client: Client,
+    outbox: Arc<Outbox>,
+    deliverer: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for LinkPlatform {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LinkPlatform").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("LinkPlatform").field("config", &self.client.config).finish_non_exhaustive()
+    }
+}
+
+impl Drop for LinkPlatform {
+    fn drop(&mut self) {
+        self.deliverer.abort();
     }
 }
 
@@ -111,17 +126,30 @@ fn unavailable(e: impl std::fmt::Display) -> PlatformError {
     PlatformError(e.to_string())
 }
 
-impl LinkPlatform {
-    /// A client for the platform at `config.platform_url`.
-    pub fn new(config: LinkConfig) -> Result<Self, LinkError> {
-        config.check()?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| LinkError::Client(e.to_string()))?;
-        Ok(LinkPlatform { http, config })
-    }
+/// Why an ask got no answer.
+enum Failure {
+    /// The platform refused it (4xx): sending it again would change nothing.
+    Refused(PlatformError),
+    /// Unreachable, or failing (5xx): worth sending again.
+    Unavailable(PlatformError),
+}
 
+impl Failure {
+    fn error(self) -> PlatformError {
+        match self {
+            Failure::Refused(e) | Failure::Unavailable(e) => e,
+        }
+    }
+}
+
+/// The HTTP side of the link.
+#[derive(Clone)]
+struct Client {
+    http: reqwest::Client,
+    config: LinkConfig,
+}
+
+impl Client {
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http
             .request(method, format!("{}{path}", self.config.base()))
@@ -130,28 +158,133 @@ impl LinkPlatform {
     }
 
     /// Reads the platform's answer, or says why there is none.
-    async fn answer(response: Result<reqwest::Response, reqwest::Error>) -> Result<Answer, PlatformError> {
-        let response = response.map_err(|e| PlatformError(format!("platform unreachable: {e}")))?;
+    async fn answer(response: Result<reqwest::Response, reqwest::Error>) -> Result<Answer, Failure> {
+        let response =
+            response.map_err(|e| Failure::Unavailable(PlatformError(format!("platform unreachable: {e}"))))?;
         let status = response.status();
         if !status.is_success() {
             let body: serde_json::Value = response.json().await.unwrap_or_default();
             let why = body["error"]["message"].as_str().unwrap_or("no reason given").to_owned();
-            return Err(PlatformError(format!("platform answered {status}: {why}")));
+            let error = PlatformError(format!("platform answered {status}: {why}"));
+            return Err(if status.is_client_error() { Failure::Refused(error) } else { Failure::Unavailable(error) });
         }
-        response.json::<Answer>().await.map_err(|e| PlatformError(format!("unreadable answer: {e}")))
+        response
+            .json::<Answer>()
+            .await
+            .map_err(|e| Failure::Unavailable(PlatformError(format!("unreadable answer: {e}"))))
+    }
+
+    async fn post(&self, ask: &Ask, within: Duration) -> Result<Answer, Failure> {
+        Self::answer(self.request(reqwest::Method::POST, ASK_PATH).timeout(within).json(ask).send().await).await
+    }
+}
+
+/// Notifications waiting for the platform, oldest first.
+#[derive(Default)]
+struct Outbox {
+    queue: std::sync::Mutex<std::collections::VecDeque<Ask>>,
+    wake: tokio::sync::Notify,
+}
+
+impl Outbox {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Ask>> {
+        self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    fn push(&self, ask: Ask) -> Result<(), PlatformError> {
+        let mut queue = self.lock();
+        if queue.len() >= MAX_HELD {
+            return Err(PlatformError(format!("{MAX_HELD} notifications already wait for the platform")));
+        }
+        queue.push_back(ask);
+        drop(queue);
+        self.wake.notify_one();
+        Ok(())
+    }
+}
+
+/// Sends held notifications, in order, until the platform takes each (or refuses it for good).
+async fn deliver(client: Client, outbox: Arc<Outbox>) {
+    let mut backoff = Duration::from_millis(500);
+    let mut delivered = 0u64;
+    loop {
+        let next = outbox.lock().front().cloned();
+        let Some(ask) = next else {
+            if delivered > 0 {
+                tracing::info!(delivered, "notifications held while the platform was unreachable are delivered");
+                delivered = 0;
+            }
+            outbox.wake.notified().await;
+            continue;
+        };
+        match client.post(&ask, ASK_TIMEOUT).await {
+            Ok(_) => {}
+            Err(Failure::Refused(e)) => tracing::warn!(ask = ask.name(), error = %e, "held notification refused"),
+            Err(Failure::Unavailable(_)) => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                continue;
+            }
+        }
+        outbox.lock().pop_front();
+        delivered += 1;
+        backoff = Duration::from_millis(500);
+    }
+}
+
+impl LinkPlatform {
+    /// A client for the platform at `config.platform_url` (in a tokio runtime: it starts the task
+    /// that sends held notifications).
+    pub fn new(config: LinkConfig) -> Result<Self, LinkError> {
+        config.check()?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| LinkError::Client(e.to_string()))?;
+        let client = Client { http, config };
+        let outbox = Arc::new(Outbox::default());
+        let deliverer = tokio::spawn(deliver(client.clone(), outbox.clone()));
+        Ok(LinkPlatform { client, outbox, deliverer })
+    }
+
+    /// Notifications waiting for the platform now.
+    pub fn held(&self) -> usize {
+        self.outbox.lock().len()
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, path)
     }
 
     async fn ask(&self, ask: Ask) -> Result<Answer, PlatformError> {
         let name = ask.name();
-        let sent = self.request(reqwest::Method::POST, ASK_PATH).timeout(ASK_TIMEOUT).json(&ask).send().await;
-        Self::answer(sent).await.inspect_err(|e| tracing::warn!(ask = name, error = %e, "platform ask failed"))
+        self.client
+            .post(&ask, ASK_TIMEOUT)
+            .await
+            .map_err(Failure::error)
+            .inspect_err(|e| tracing::warn!(ask = name, error = %e, "platform ask failed"))
     }
 
+    /// A notification: sent now, or (the platform unreachable) held and sent again until taken.
+    /// While any is held, newer ones queue behind it, so the platform hears them in order.
     async fn done(&self, ask: Ask) -> Result<(), PlatformError> {
-        match self.ask(ask).await? {
-            Answer::Done => Ok(()),
-            other => Err(unexpected(&other)),
+        if self.outbox.is_empty() {
+            // Well inside the calls' own 5 s limit on platform calls, so a hung platform gets the
+            // notification held rather than dropped with the cancelled call.
+            match self.client.post(&ask, NOTIFY_TIMEOUT).await {
+                Ok(Answer::Done) => return Ok(()),
+                Ok(other) => return Err(unexpected(&other)),
+                Err(Failure::Refused(e)) => return Err(e),
+                Err(Failure::Unavailable(e)) => {
+                    tracing::warn!(ask = ask.name(), error = %e, "platform unreachable: the notification is held");
+                }
+            }
         }
+        self.outbox.push(ask)
     }
 
     async fn upload(&self, path: &str, meta: &impl serde::Serialize, wav: Vec<u8>) -> Result<Answer, PlatformError> {
@@ -164,7 +297,7 @@ impl LinkPlatform {
             .body(wav)
             .send()
             .await;
-        Self::answer(sent).await
+        Client::answer(sent).await.map_err(Failure::error)
     }
 }
 
