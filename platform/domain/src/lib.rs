@@ -26,7 +26,7 @@ pub use id::{
     TenantId, UserId, WebhookId,
 };
 pub use identity::{Role, RoleParseError, UserStatus};
-pub use message::{Attachment, ChannelMessage, Direction, SmsProvider};
+pub use message::{Attachment, ChannelMessage, Direction, RECORDING_ID_PREFIX, SmsProvider, recordings_folder};
 pub use pii::Pii;
 pub use plugin::{ContactArrival, Plugin, PluginCall, PluginCapabilities, PluginSecret, PluginVersion};
 pub use resources::{

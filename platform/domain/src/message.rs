@@ -113,11 +113,24 @@ pub struct Attachment {
     pub size: u64,
 }
 
+/// Attachment ids of call recordings and voicemails start with this: their bytes live under the
+/// tenant's recordings folder, which is what recording storage is metered from.
+pub const RECORDING_ID_PREFIX: &str = "rec-";
+
 impl Attachment {
     /// Where its bytes are stored for a tenant.
     pub fn object_key(&self, tenant: crate::TenantId) -> String {
-        format!("tenants/{tenant}/attachments/{}", self.id)
+        if self.id.starts_with(RECORDING_ID_PREFIX) {
+            format!("{}/{}", recordings_folder(tenant), self.id)
+        } else {
+            format!("tenants/{tenant}/attachments/{}", self.id)
+        }
     }
+}
+
+/// The object-store folder of a tenant's call recordings and voicemails.
+pub fn recordings_folder(tenant: crate::TenantId) -> String {
+    format!("tenants/{tenant}/recordings")
 }
 
 /// A tenant's Twilio-compatible SMS provider account.
@@ -129,4 +142,19 @@ pub struct SmsProvider {
     pub auth_token: String,
     /// REST base URL (Twilio: `https://api.twilio.com`; configurable for other providers and tests).
     pub base_url: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recordings_live_in_their_own_folder_other_files_with_attachments() {
+        let tenant: crate::TenantId = "01890000-0000-7000-8000-000000000001".parse().expect("tenant");
+        let file = |id: &str| Attachment { id: id.into(), name: "f".into(), content_type: "audio/wav".into(), size: 1 };
+        let recording = file("rec-0190");
+        assert_eq!(recording.object_key(tenant), format!("{}/rec-0190", recordings_folder(tenant)));
+        assert!(recording.object_key(tenant).starts_with(&format!("tenants/{tenant}/recordings/")));
+        assert_eq!(file("0190").object_key(tenant), format!("tenants/{tenant}/attachments/0190"));
+    }
 }

@@ -446,6 +446,65 @@ pub fn start_reporter(state: AppState) {
     });
 }
 
+/// Recording storage is metered in megabyte-days: once per UTC day a tenant's stored recordings
+/// and voicemails (their object-store folder) are summed, and that many started megabytes
+/// (10^6 bytes) are recorded as the day's usage under `storage:<date>`: once per day, whichever
+/// process samples first. Returns the megabytes counted.
+pub async fn accrue_recording_storage(state: &AppState, tenant: TenantId, now: UnixMillis) -> anyhow::Result<u64> {
+    use futures::StreamExt;
+    let day = jiff::Timestamp::from_millisecond(now)?.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let folder = object_store::path::Path::from(switchboard_domain::recordings_folder(tenant));
+    let mut bytes = 0u64;
+    let mut objects = state.objects.list(Some(&folder));
+    while let Some(meta) = objects.next().await {
+        bytes += meta?.size;
+    }
+    let megabytes = bytes.div_ceil(1_000_000);
+    if megabytes > 0 {
+        let record = switchboard_domain::UsageRecord {
+            kind: UsageKind::RecordingStorage,
+            source: format!("storage:{day}"),
+            quantity: megabytes,
+            at: now,
+        };
+        state.store.record_usage(tenant, &record).await?;
+    }
+    Ok(megabytes)
+}
+
+/// Samples every tenant's recording storage once a day (checked hourly; at start too).
+pub fn start_storage_meter(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut sampled = std::collections::HashSet::<(TenantId, i64)>::new();
+        loop {
+            tick.tick().await;
+            let now = now_ms();
+            let day = now.div_euclid(86_400_000);
+            sampled.retain(|(_, d)| *d == day);
+            let tenants = match state.store.tenant_ids().await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(error = %e, "recording storage not sampled; retrying in an hour");
+                    continue;
+                }
+            };
+            for tenant in tenants {
+                if sampled.contains(&(tenant, day)) {
+                    continue;
+                }
+                match accrue_recording_storage(&state, tenant, now).await {
+                    Ok(_) => {
+                        sampled.insert((tenant, day));
+                    }
+                    Err(e) => tracing::warn!(%tenant, error = %e, "recording storage not sampled"),
+                }
+            }
+        }
+    });
+}
+
 /// One round for every tenant: seats, then usage. Public for tests, which call it directly.
 pub async fn report_once(state: &AppState, billing: &Billing) -> Result<(), StoreError> {
     let store: &dyn Store = &*state.store;

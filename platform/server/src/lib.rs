@@ -164,6 +164,7 @@ pub async fn serve(
     let mut state = state(store.clone(), bus, &secret, &config, objects, relay);
     state.billing = billing::Billing::from_config(&config).context("billing")?;
     billing::start_reporter(state.clone());
+    billing::start_storage_meter(state.clone());
     // Waiting contacts' timers (overflow, offer deadlines) run again right after a restart.
     state.routing.warm().await;
     start_webhooks(&state, &config).await?;

@@ -265,6 +265,23 @@ async fn calls_to_a_tenant_number_run_its_flow_and_land_in_its_queue() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert_eq!(minutes, 2, "two calls of under a minute each");
+
+        // The voicemail is stored recording: one started megabyte a day, sampled once a day.
+        let day = 86_400_000;
+        let now = 1_800_000_000_000; // a fixed day, so the test never straddles midnight
+        let storage = |app: &TestApp| {
+            let store = app.state.store.clone();
+            async move {
+                let totals = store.usage_totals(tenant, 0, i64::MAX).await.expect("usage");
+                totals.iter().find(|(k, _)| *k == switchboard_domain::UsageKind::RecordingStorage).map_or(0, |t| t.1)
+            }
+        };
+        let counted = switchboard_server::billing::accrue_recording_storage(&app.state, tenant, now).await.expect("sampled");
+        assert_eq!(counted, 1, "a short voicemail is under a megabyte");
+        switchboard_server::billing::accrue_recording_storage(&app.state, tenant, now + 3_600_000).await.expect("again");
+        assert_eq!(storage(&app).await, 1, "sampled twice the same day, counted once");
+        switchboard_server::billing::accrue_recording_storage(&app.state, tenant, now + day).await.expect("next day");
+        assert_eq!(storage(&app).await, 2, "the next day counts again: megabyte-days");
         drop(edge);
         app
     })

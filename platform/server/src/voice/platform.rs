@@ -50,6 +50,17 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
+/// A recording's or voicemail's attachment: kept in the tenant's recordings folder, which
+/// recording storage is metered from.
+fn recording_attachment(name: String, size: usize) -> Attachment {
+    Attachment {
+        id: format!("{}{}", switchboard_domain::RECORDING_ID_PREFIX, uuid::Uuid::now_v7()),
+        name,
+        content_type: "audio/wav".into(),
+        size: size as u64,
+    }
+}
+
 impl StorePlatform {
     async fn queue_for(&self, tenant: TenantId, id: Option<&str>) -> Result<Queue, PlatformError> {
         let id = id.ok_or_else(|| PlatformError("the call has no queue".into()))?;
@@ -203,12 +214,7 @@ impl Platform for StorePlatform {
         }
         let queue = self.queue_for(tenant, call.queue_id.as_deref()).await?;
         // The audio first: a contact never points at a file that is not there.
-        let attachment = Attachment {
-            id: uuid::Uuid::now_v7().to_string(),
-            name: "voicemail.wav".into(),
-            content_type: "audio/wav".into(),
-            size: voicemail.wav.len() as u64,
-        };
+        let attachment = recording_attachment("voicemail.wav".into(), voicemail.wav.len());
         let path = object_store::path::Path::from(attachment.object_key(tenant));
         self.state.objects.put(&path, voicemail.wav.clone().into()).await.map_err(unavailable)?;
         let mut contact = Contact::queued(Channel::Task, queue.id, queue.priority, Some(call.caller.clone()), now_ms());
@@ -288,12 +294,8 @@ impl Platform for StorePlatform {
             .await
             .map_err(unavailable)?
             .ok_or_else(|| PlatformError(format!("contact {id} not found")))?;
-        let attachment = Attachment {
-            id: uuid::Uuid::now_v7().to_string(),
-            name: format!("recording-{}.wav", uuid::Uuid::now_v7().simple()),
-            content_type: "audio/wav".into(),
-            size: recording.wav.len() as u64,
-        };
+        let attachment =
+            recording_attachment(format!("recording-{}.wav", uuid::Uuid::now_v7().simple()), recording.wav.len());
         let path = object_store::path::Path::from(attachment.object_key(tenant));
         self.state.objects.put(&path, recording.wav.into()).await.map_err(unavailable)?;
         // Kept with the conversation as an internal note: the team sees it, the customer never.
