@@ -62,6 +62,9 @@ pub struct EdgeConfig {
     /// Carriers' trunk addresses (`203.0.113.0/24`): exempt from the per-source flood limit, since
     /// a trunk carries many callers' requests from one address.
     pub trusted_peers: Vec<TrustedNet>,
+    /// Take new calls (INVITE) only from `trusted_peers` and answer others 403; phones still
+    /// register from anywhere. Off by default, so a carrier can be pointed at a fresh install.
+    pub calls_from_trusted_only: bool,
 }
 
 /// An address block (`ip/prefix`) whose SIP traffic is not flood-limited.
@@ -127,6 +130,7 @@ impl EdgeConfig {
             media_timeout: Duration::from_secs(60),
             max_calls: 1_000,
             trusted_peers: Vec::new(),
+            calls_from_trusted_only: false,
         }
     }
 }

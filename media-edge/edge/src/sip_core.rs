@@ -692,7 +692,7 @@ Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{body}",
         if bytes.iter().all(|b| b.is_ascii_whitespace()) {
             return;
         }
-        let trusted = self.config.trusted_peers.iter().any(|net| net.contains(peer.ip()));
+        let trusted = self.trusted(peer.ip());
         match if trusted { Verdict::Admit } else { self.guard.admit(now, &peer.ip()) } {
             Verdict::Admit => {}
             Verdict::Flood => {
@@ -758,6 +758,11 @@ Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{body}",
         }
     }
 
+    /// Whether a source is one of the carriers' trunks.
+    fn trusted(&self, ip: IpAddr) -> bool {
+        self.config.trusted_peers.iter().any(|net| net.contains(ip))
+    }
+
     fn on_new_request(&mut self, tx: TxId, peer: Peer, raw: &Raw<'_>) {
         let method = raw.method().unwrap_or_default();
         match method {
@@ -765,6 +770,11 @@ Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{body}",
                 let allow = switchboard_sip::message::METHODS.join(", ");
                 let headers = vec![("Allow".into(), allow), ("Accept".into(), "application/sdp".into())];
                 self.answer(tx, 200, None, &headers, None);
+            }
+            "INVITE" if self.config.calls_from_trusted_only && !self.trusted(peer.ip()) => {
+                // Not one of our carriers: no call (toll fraud and spam come this way).
+                tracing::info!(source = %peer.ip(), "call refused: not from a carrier trunk");
+                self.answer(tx, 403, Some("Calls are taken from our carriers only"), &[], None);
             }
             "INVITE" => {
                 let dialled = match &raw.start {

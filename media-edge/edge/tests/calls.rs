@@ -217,6 +217,49 @@ To: <sip:+14155550122@{e}>\r\nCall-ID: full@x\r\nCSeq: 1 INVITE\r\nContact: <sip
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_calls_from_trunks_only_other_sources_get_403_and_phones_still_register() {
+    let numbers = HashMap::from([("+14155550111".to_owned(), route(None, Some("q"), 10))]);
+    let (edge, _) = edge_configured(numbers, vec![], |c| {
+        c.trusted_peers = vec!["127.0.0.1/32".parse().expect("block")];
+        c.calls_from_trusted_only = true;
+    })
+    .await;
+    let mut carrier = Phone::new(edge.udp).await;
+    assert_eq!(carrier.call("+14155550111").await, 200, "the trunk's call is taken");
+    assert_eq!(carrier.bye().await, 200);
+
+    let stranger = UdpSocket::bind("127.0.0.5:0").await.expect("another source address");
+    let local = stranger.local_addr().expect("addr");
+    let invite = format!(
+        "INVITE sip:+14155550111@{e} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKstranger\r\nFrom: <sip:a@b>;tag=1\r\n\
+To: <sip:+14155550111@{e}>\r\nCall-ID: stranger@x\r\nCSeq: 1 INVITE\r\nContact: <sip:a@{local}>\r\nContent-Length: 0\r\n\r\n",
+        e = edge.udp
+    );
+    stranger.send_to(invite.as_bytes(), edge.udp).await.expect("send");
+    let mut buf = vec![0u8; 4096];
+    let mut last = String::new();
+    while let Ok(Ok((n, _))) = tokio::time::timeout(Duration::from_secs(2), stranger.recv_from(&mut buf)).await {
+        last = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if status(&last) >= 200 {
+            break;
+        }
+    }
+    assert_eq!(status(&last), 403, "{last}");
+    // A phone registers from anywhere (it is challenged, not refused).
+    let register = format!(
+        "REGISTER sip:{e} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKreg\r\nFrom: <sip:agent@{e}>;tag=2\r\n\
+To: <sip:agent@{e}>\r\nCall-ID: reg@x\r\nCSeq: 1 REGISTER\r\nContact: <sip:agent@{local}>\r\nContent-Length: 0\r\n\r\n",
+        e = edge.udp
+    );
+    stranger.send_to(register.as_bytes(), edge.udp).await.expect("send");
+    let (n, _) = tokio::time::timeout(Duration::from_secs(2), stranger.recv_from(&mut buf))
+        .await
+        .expect("answered")
+        .expect("recv");
+    assert_eq!(status(&String::from_utf8_lossy(&buf[..n])), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_offer_gets_our_offer_in_the_200_and_its_answer_from_the_ack() {
     let numbers = HashMap::from([("+14155550111".to_owned(), route(Some(menu_flow()), None, 10))]);
     let (edge, _) = edge_with(numbers, vec![]).await;

@@ -110,6 +110,8 @@ pub struct Config {
     pub edge_max_calls: u32,
     /// Carriers' trunk addresses or blocks (`203.0.113.0/24`), exempt from the SIP flood limit.
     pub sip_trusted_peers: Vec<String>,
+    /// Take new calls only from `sip_trusted_peers` (others get 403); phones register anywhere.
+    pub sip_calls_from_trusted_only: bool,
 }
 
 impl Default for Config {
@@ -161,6 +163,7 @@ impl Default for Config {
             edge_region: "default".into(),
             edge_max_calls: 1_000,
             sip_trusted_peers: Vec::new(),
+            sip_calls_from_trusted_only: false,
         }
     }
 }
@@ -252,6 +255,9 @@ pub struct Overrides {
     /// Carrier trunk addresses exempt from the SIP flood limit, comma-separated (203.0.113.0/24).
     #[arg(long, env = "SWITCHBOARD_SIP_TRUSTED_PEERS", global = true)]
     pub sip_trusted_peers: Option<String>,
+    /// Take new calls only from the trusted carrier trunks (true/false) [default: false].
+    #[arg(long, env = "SWITCHBOARD_SIP_CALLS_FROM_TRUSTED_ONLY", global = true)]
+    pub sip_calls_from_trusted_only: Option<bool>,
 }
 
 /// A configuration that cannot be used.
@@ -299,6 +305,9 @@ impl Config {
         set!(http_addr, data_dir, public_url, log, web_dir, edge_region);
         if let Some(v) = o.edge_max_calls {
             c.edge_max_calls = v;
+        }
+        if let Some(v) = o.sip_calls_from_trusted_only {
+            c.sip_calls_from_trusted_only = v;
         }
         if let Some(v) = &o.sip_trusted_peers {
             c.sip_trusted_peers = v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
@@ -389,7 +398,12 @@ impl Config {
         {
             return Err(ConfigError::Invalid { key: "platform_url", message: "must be http(s)://...".into() });
         }
-        self.trusted_peers()?;
+        if self.trusted_peers()?.is_empty() && self.sip_calls_from_trusted_only {
+            return Err(ConfigError::Invalid {
+                key: "sip_calls_from_trusted_only",
+                message: "name the carriers' trunks in sip_trusted_peers, or no call would ever be taken".into(),
+            });
+        }
         if self.edge_max_calls == 0 || self.edge_region.trim().is_empty() {
             return Err(ConfigError::Invalid {
                 key: "edge_max_calls",
@@ -568,6 +582,8 @@ mod tests {
         assert!(matches!(Config::load(&o), Err(ConfigError::Invalid { key: "sip_trusted_peers", .. })));
         let o = Overrides { sip_trusted_peers: Some("203.0.113.0/24, 198.51.100.7".into()), ..Overrides::default() };
         assert_eq!(Config::load(&o).expect("valid").trusted_peers().expect("parsed").len(), 2);
+        let o = Overrides { sip_calls_from_trusted_only: Some(true), ..Overrides::default() };
+        assert!(matches!(Config::load(&o), Err(ConfigError::Invalid { key: "sip_calls_from_trusted_only", .. })));
         let o = Overrides { edge_max_calls: Some(0), ..Overrides::default() };
         assert!(matches!(Config::load(&o), Err(ConfigError::Invalid { key: "edge_max_calls", .. })));
         let token = "an-edge-token-of-at-least-32-bytes!!";

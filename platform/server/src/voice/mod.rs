@@ -152,6 +152,7 @@ fn edge_config(config: &crate::config::Config, addr: std::net::SocketAddr) -> sw
     edge.max_calls = config.edge_max_calls;
     // Checked when the configuration was loaded.
     edge.trusted_peers = config.trusted_peers().unwrap_or_default();
+    edge.calls_from_trusted_only = config.sip_calls_from_trusted_only;
     edge
 }
 
