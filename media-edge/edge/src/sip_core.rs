@@ -785,6 +785,11 @@ Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{body}",
                     self.answer(tx, 404, Some("No number in the request URI"), &[], None);
                     return;
                 };
+                // Full: say so before asking the platform anything.
+                if self.tenant_calls.values().sum::<u32>() >= self.config.max_calls {
+                    self.answer(tx, 503, Some("Edge at capacity"), &[("Retry-After".into(), "5".into())], None);
+                    return;
+                }
                 let platform = self.platform.clone();
                 let events = self.events.clone();
                 tokio::spawn(async move {

@@ -404,11 +404,19 @@ impl Config {
                 message: "name the carriers' trunks in sip_trusted_peers, or no call would ever be taken".into(),
             });
         }
-        if self.edge_max_calls == 0 || self.edge_region.trim().is_empty() {
+        if self.edge_max_calls == 0 {
             return Err(ConfigError::Invalid {
                 key: "edge_max_calls",
-                message: "an edge takes at least one call and names its region".into(),
+                message: "an edge takes at least one call".into(),
             });
+        }
+        if self.edge_region.trim().is_empty() {
+            return Err(ConfigError::Invalid { key: "edge_region", message: "an edge names its region".into() });
+        }
+        if let Some(id) = &self.edge_id
+            && (id.trim().is_empty() || id.len() > 100)
+        {
+            return Err(ConfigError::Invalid { key: "edge_id", message: "1 to 100 characters".into() });
         }
         if !(60..=86_400).contains(&self.access_token_ttl_secs) {
             return Err(ConfigError::Invalid { key: "access_token_ttl_secs", message: "must be 60..=86400".into() });

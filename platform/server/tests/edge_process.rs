@@ -149,6 +149,21 @@ async fn a_stand_alone_edge_links_and_its_calls_outlive_a_platform_restart() {
         client.post(format!("{base}/api/v1/edge/ask")).bearer_auth(TOKEN).json(&ask).send().await.expect("ask");
     assert_eq!(answer.status(), 200);
     assert_eq!(answer.json::<Value>().await.expect("json"), json!({"answer": "route", "value": null}));
+    // Refused before any body is read: announcing a 400 MB upload without the token gets 401 at
+    // once, without the server waiting for (or buffering) the body.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut raw = tokio::net::TcpStream::connect(("127.0.0.1", http)).await.expect("connect");
+        let head = "POST /api/v1/edge/recordings?meta=x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: audio/wav\r\nContent-Length: 400000000\r\n\r\n";
+        raw.write_all(head.as_bytes()).await.expect("write");
+        let mut answer = vec![0u8; 256];
+        let n = tokio::time::timeout(Duration::from_secs(5), raw.read(&mut answer))
+            .await
+            .expect("answered without waiting for the body")
+            .expect("read");
+        let answer = String::from_utf8_lossy(&answer[..n]);
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    }
     let bad = client.post(format!("{base}/api/v1/edge/ask")).bearer_auth(TOKEN).body("{\"kind\":\"launch\"}");
     assert_eq!(bad.send().await.expect("ask").status(), 400, "an unknown ask is refused");
 

@@ -84,6 +84,10 @@ async fn start_edge(app: &TestApp) -> TestEdge {
     config.data_dir = std::env::temp_dir().join(format!("sb-voice-data-{}", free_port()));
     if app.kind == DbKind::Sqlite {
         let handle = switchboard_server::voice::start(&app.state, &config).await.expect("edge").expect("enabled");
+        // No edge token configured: the control link does not exist.
+        let (status, _) =
+            app.call("POST", "/api/v1/edge/ask", None, Some(json!({"kind": "number", "number": "+1"}))).await;
+        assert_eq!(status, 404, "links are off without an edge token");
         return TestEdge { udp: handle.udp, _handle: handle, _link: None, server: None };
     }
     // The platform: no edge of its own, links accepted.

@@ -117,6 +117,11 @@ async fn on_routing(state: &AppState, tenant: TenantId, id: ContactId, kind: &st
             match edge.command(call, connect).await {
                 // On another edge (or already over): not ours to ring.
                 Err(CommandError::NoSuchCall) => tracing::info!(%tenant, contact = %id, "call not on this edge"),
+                // The edge holding it did not answer: the caller must not wait for a phone that
+                // will never ring.
+                Err(CommandError::Stopped) => {
+                    agent_unreachable(state, tenant, &contact, agent, "the edge holding the call did not answer").await;
+                }
                 other => other?,
             }
         }

@@ -196,14 +196,12 @@ impl Edges {
         let (tx, rx) = oneshot::channel();
         self.pending().insert(id, tx);
         let frame = PlatformFrame::Command { id, call_id: call_id.to_owned(), command };
-        let result = match frames.send(frame).await {
-            Ok(()) => match tokio::time::timeout(COMMAND_TIMEOUT, rx).await {
-                Ok(Ok(result)) => result,
-                // The link went away, or the edge took too long.
-                _ => Err(CommandError::Stopped),
-            },
-            Err(_) => Err(CommandError::Stopped),
+        // One limit for queueing and answering: a stuck link never holds up the other edges.
+        let exchange = async {
+            frames.send(frame).await.map_err(|_| CommandError::Stopped)?;
+            rx.await.map_err(|_| CommandError::Stopped)?
         };
+        let result = tokio::time::timeout(COMMAND_TIMEOUT, exchange).await.unwrap_or(Err(CommandError::Stopped));
         self.pending().remove(&id);
         result
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::ws::{Message as Frame, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, body::Body};
 use switchboard_control_link::{
@@ -26,21 +26,31 @@ pub const MAX_VOICEMAIL_BYTES: usize = 64 * 1024 * 1024;
 /// Largest recording upload (about four hours of stereo 8 kHz 16-bit).
 pub const MAX_RECORDING_BYTES: usize = 512 * 1024 * 1024;
 
-/// Checks the edge token; names the edge for logs.
-fn edge_of(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
-    if !state.voice.links_enabled() {
-        return Err(ApiError::NotFound);
+/// An edge that presented the deployment's edge token, by the name it gave (for logs). An
+/// extractor of the request's head: it runs before any body is read, so nobody without the token
+/// can make the server buffer an upload.
+#[derive(Debug)]
+pub struct Edge(String);
+
+impl axum::extract::FromRequestParts<AppState> for Edge {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, ApiError> {
+        let headers = &parts.headers;
+        if !state.voice.links_enabled() {
+            return Err(ApiError::NotFound);
+        }
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(ApiError::Unauthorized("the edge token is required"))?;
+        if !state.voice.edge_token_matches(presented) {
+            return Err(ApiError::Unauthorized("wrong edge token"));
+        }
+        let edge = headers.get(EDGE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("unnamed");
+        Ok(Edge(edge.chars().take(100).collect()))
     }
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(ApiError::Unauthorized("the edge token is required"))?;
-    if !state.voice.edge_token_matches(presented) {
-        return Err(ApiError::Unauthorized("wrong edge token"));
-    }
-    let edge = headers.get(EDGE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("unnamed");
-    Ok(edge.chars().take(100).collect())
 }
 
 fn platform(state: &AppState) -> StorePlatform {
@@ -70,8 +80,7 @@ fn to_wire(route: NumberRoute) -> Result<RouteWire, PlatformError> {
 }
 
 /// `POST /api/v1/edge/ask`: an edge's question, answered from the store and routing.
-pub async fn ask(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Json<Answer>, ApiError> {
-    let edge = edge_of(&state, &headers)?;
+pub async fn ask(State(state): State<AppState>, Edge(edge): Edge, body: Bytes) -> Result<Json<Answer>, ApiError> {
     let ask: Ask = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("unreadable ask: {e}")))?;
     let p = platform(&state);
     let fail = failed(&edge, ask.name());
@@ -104,30 +113,28 @@ fn meta<T: serde::de::DeserializeOwned>(q: &Meta) -> Result<T, ApiError> {
 /// `POST /api/v1/edge/voicemails?meta=`: a voicemail's WAV; it becomes a contact.
 pub async fn voicemail(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Edge(edge): Edge,
     q: Query<Meta>,
     body: Bytes,
 ) -> Result<Json<Answer>, ApiError> {
-    let edge = edge_of(&state, &headers)?;
     let m: VoicemailMeta = meta(&q)?;
-    let vm = Voicemail { call: m.call, wav: body.to_vec(), duration_ms: m.duration_ms };
+    let vm = Voicemail { call: m.call, wav: Vec::from(body), duration_ms: m.duration_ms };
     platform(&state).voicemail(vm).await.map(|id| Json(Answer::Contact(id))).map_err(failed(&edge, "voicemail"))
 }
 
 /// `POST /api/v1/edge/recordings?meta=`: a finished recording's WAV, stored with its contact.
 pub async fn recording(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Edge(edge): Edge,
     q: Query<Meta>,
     body: Bytes,
 ) -> Result<Json<Answer>, ApiError> {
-    let edge = edge_of(&state, &headers)?;
     let m: RecordingMeta = meta(&q)?;
     let recording = Recording {
         tenant_id: m.tenant_id,
         contact_id: m.contact_id,
         call_id: m.call_id,
-        wav: body.to_vec(),
+        wav: Vec::from(body),
         duration_ms: m.duration_ms,
         caller_sound_ms: m.caller_sound_ms,
         agent_sound_ms: m.agent_sound_ms,
@@ -145,10 +152,9 @@ pub struct PromptQuery {
 /// `GET /api/v1/edge/prompts?tenant_id=&name=`: a tenant's prompt as WAV.
 pub async fn prompt(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Edge(edge): Edge,
     Query(q): Query<PromptQuery>,
 ) -> Result<Response, ApiError> {
-    let edge = edge_of(&state, &headers)?;
     match platform(&state).prompt(&q.tenant_id, &q.name).await.map_err(failed(&edge, "prompt"))? {
         Some(wav) => Ok(([(header::CONTENT_TYPE, "audio/wav")], Body::from(wav)).into_response()),
         None => Err(ApiError::NotFound),
@@ -156,20 +162,19 @@ pub async fn prompt(
 }
 
 /// `GET /api/v1/edge/link`: the edge's WebSocket.
-pub async fn socket(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Result<Response, ApiError> {
-    edge_of(&state, &headers)?;
+pub async fn socket(State(state): State<AppState>, _edge: Edge, ws: WebSocketUpgrade) -> Result<Response, ApiError> {
     Ok(ws
         .max_message_size(switchboard_control_link::MAX_FRAME_BYTES)
         .on_upgrade(move |s| session(state, s))
         .into_response())
 }
 
+/// Sends a frame; an edge that takes none for 10 s is as good as gone.
 async fn send(socket: &mut WebSocket, frame: &PlatformFrame) -> bool {
-    socket.send(Frame::Text(frame.encode().into())).await.is_ok()
+    matches!(
+        tokio::time::timeout(Duration::from_secs(10), socket.send(Frame::Text(frame.encode().into()))).await,
+        Ok(Ok(()))
+    )
 }
 
 /// One edge's link, from hello until it closes or goes silent.
