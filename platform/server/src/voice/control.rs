@@ -178,7 +178,7 @@ async fn command(state: &AppState, call: &str, command: CallCommand) -> Result<(
     edges.command(call, command).await.map_err(|e| match e {
         CommandError::NoSuchCall => ApiError::Conflict("the call has ended".into()),
         CommandError::NotNow(why) => ApiError::Conflict(why),
-        CommandError::Stopped => ApiError::Unavailable("voice is stopping".into()),
+        CommandError::Stopped => ApiError::Unavailable("the edge holding the call is not answering".into()),
     })
 }
 

@@ -42,7 +42,9 @@ struct Linked {
     frames: mpsc::Sender<PlatformFrame>,
 }
 
-type Pending = HashMap<u64, oneshot::Sender<Result<(), CommandError>>>;
+/// Commands waiting for their result, by id, with the connection they were sent on: only that
+/// connection may answer them, and they fail as soon as it ends.
+type Pending = HashMap<u64, (u64, oneshot::Sender<Result<(), CommandError>>)>;
 
 /// The edges of this process.
 #[derive(Clone, Default)]
@@ -111,11 +113,14 @@ impl Edges {
     }
 
     /// A linked edge's connection ended (only that connection: a newer one stays).
+    /// Its commands still waiting fail at once (dropping their waiters).
     pub fn unlink(&self, edge_id: &str, session: u64) {
         let mut linked = self.lock();
         if linked.get(edge_id).is_some_and(|l| l.session == session) {
             linked.remove(edge_id);
         }
+        drop(linked);
+        self.pending().retain(|_, (on, _)| *on != session);
     }
 
     /// Whether this connection is still the edge's current one.
@@ -123,9 +128,12 @@ impl Edges {
         self.lock().get(edge_id).is_some_and(|l| l.session == session)
     }
 
-    /// A command's result came back from an edge.
-    pub fn done(&self, id: u64, result: Result<(), CommandError>) {
-        if let Some(waiter) = self.pending().remove(&id) {
+    /// A command's result came back on connection `session` (ignored unless it was sent there).
+    pub fn done(&self, session: u64, id: u64, result: Result<(), CommandError>) {
+        let mut pending = self.pending();
+        if pending.get(&id).is_some_and(|(on, _)| *on == session)
+            && let Some((_, waiter)) = pending.remove(&id)
+        {
             let _ = waiter.send(result);
         }
     }
@@ -166,11 +174,11 @@ impl Edges {
                 other => return other,
             }
         }
-        let targets: Vec<(String, mpsc::Sender<PlatformFrame>)> =
-            self.lock().values().map(|l| (l.hello.edge_id.clone(), l.frames.clone())).collect();
-        let asks = targets.into_iter().map(|(edge, frames)| {
+        let targets: Vec<(String, u64, mpsc::Sender<PlatformFrame>)> =
+            self.lock().values().map(|l| (l.hello.edge_id.clone(), l.session, l.frames.clone())).collect();
+        let asks = targets.into_iter().map(|(edge, session, frames)| {
             let command = command.clone();
-            async move { (edge, self.remote(&frames, call_id, command).await) }
+            async move { (edge, self.remote(session, &frames, call_id, command).await) }
         });
         let mut stopped = false;
         for (edge, result) in futures::future::join_all(asks).await {
@@ -188,13 +196,14 @@ impl Edges {
 
     async fn remote(
         &self,
+        session: u64,
         frames: &mpsc::Sender<PlatformFrame>,
         call_id: &str,
         command: CallCommand,
     ) -> Result<(), CommandError> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.pending().insert(id, tx);
+        self.pending().insert(id, (session, tx));
         let frame = PlatformFrame::Command { id, call_id: call_id.to_owned(), command };
         // One limit for queueing and answering: a stuck link never holds up the other edges.
         let exchange = async {
@@ -204,5 +213,67 @@ impl Edges {
         let result = tokio::time::timeout(COMMAND_TIMEOUT, exchange).await.unwrap_or(Err(CommandError::Stopped));
         self.pending().remove(&id);
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello(id: &str) -> Hello {
+        Hello { version: 1, edge_id: id.into(), region: "eu".into(), capacity: 10, sip: "127.0.0.1:5060".into() }
+    }
+
+    async fn next_command(session: &mut Session) -> u64 {
+        match tokio::time::timeout(Duration::from_secs(2), session.frames.recv()).await {
+            Ok(Some(PlatformFrame::Command { id, .. })) => id,
+            other => panic!("expected a command, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_connection_a_command_went_to_can_answer_it() {
+        let edges = Edges::default();
+        let mut a = edges.link(hello("a"));
+        let b = edges.link(hello("b"));
+        let e = edges.clone();
+        let asked = tokio::spawn(async move { e.command("call-1", CallCommand::Hold).await });
+        let id = next_command(&mut a).await;
+        // Edge b answers for b's copy (no such call), then forges an answer to a's id: ignored.
+        edges.done(b.session, id, Err(CommandError::NotNow("forged".into())));
+        edges.done(a.session, id, Ok(()));
+        // b's own copy is still waiting: answer it as "not mine".
+        let mut b = b;
+        let b_id = next_command(&mut b).await;
+        edges.done(b.session, b_id, Err(CommandError::NoSuchCall));
+        assert_eq!(asked.await.expect("task"), Ok(()), "a's answer, not the forged one");
+    }
+
+    #[tokio::test]
+    async fn a_link_that_ends_fails_its_waiting_commands_at_once() {
+        let edges = Edges::default();
+        let mut a = edges.link(hello("a"));
+        let e = edges.clone();
+        let started = Instant::now();
+        let asked = tokio::spawn(async move { e.command("call-1", CallCommand::Hangup).await });
+        next_command(&mut a).await;
+        edges.unlink("a", a.session);
+        assert_eq!(asked.await.expect("task"), Err(CommandError::Stopped));
+        assert!(started.elapsed() < Duration::from_secs(2), "not after the 10 s limit");
+        assert!(!edges.any(), "no edge left");
+    }
+
+    #[tokio::test]
+    async fn a_reconnecting_edge_replaces_its_older_link() {
+        let edges = Edges::default();
+        let mut old = edges.link(hello("a"));
+        let new = edges.link(hello("a"));
+        assert!(old.frames.recv().await.is_none(), "the older link's frames end");
+        assert!(!edges.is_current("a", old.session) && edges.is_current("a", new.session));
+        edges.unlink("a", old.session);
+        assert_eq!(edges.linked().len(), 1, "ending the older link leaves the newer one");
+        edges.heard("a", new.session, Heartbeat { active_calls: 3, registered: vec!["desk".into()] });
+        assert!(edges.registered("desk").await);
+        assert_eq!(edges.linked()[0].active_calls, 3);
     }
 }

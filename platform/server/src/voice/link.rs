@@ -224,7 +224,7 @@ async fn session(state: AppState, mut socket: WebSocket) {
                         last_heard = Instant::now();
                         match EdgeFrame::decode(&text) {
                             Ok(EdgeFrame::Heartbeat(beat)) => edges.heard(&edge, link.session, beat),
-                            Ok(EdgeFrame::CommandDone { id, result }) => edges.done(id, result),
+                            Ok(EdgeFrame::CommandDone { id, result }) => edges.done(link.session, id, result),
                             Ok(EdgeFrame::Hello(_)) => tracing::warn!(%edge, "a second hello ignored"),
                             Err(e) => tracing::warn!(%edge, error = %e, "ignoring an unreadable frame from an edge"),
                         }
