@@ -437,12 +437,18 @@ pub enum LinkState {
 pub struct Link {
     state: watch::Receiver<LinkState>,
     task: tokio::task::JoinHandle<()>,
+    platform: Arc<LinkPlatform>,
 }
 
 impl Link {
     /// The link's state, updated as it changes.
     pub fn state(&self) -> watch::Receiver<LinkState> {
         self.state.clone()
+    }
+
+    /// The HTTP side (e.g. how many notifications it holds).
+    pub fn platform(&self) -> Arc<LinkPlatform> {
+        self.platform.clone()
     }
 }
 
@@ -454,7 +460,7 @@ impl Drop for Link {
 
 /// Starts keeping the link to the platform: connect, say hello, heartbeat, carry out commands;
 /// on any failure wait (0.5 s doubling to 10 s, with jitter) and connect again.
-pub fn spawn(config: LinkConfig, control: EdgeControl) -> Result<Link, LinkError> {
+pub fn spawn(config: LinkConfig, control: EdgeControl, platform: Arc<LinkPlatform>) -> Result<Link, LinkError> {
     config.check()?;
     let (tx, state) = watch::channel(LinkState::Down("starting".into()));
     let task = tokio::spawn(async move {
@@ -475,7 +481,7 @@ pub fn spawn(config: LinkConfig, control: EdgeControl) -> Result<Link, LinkError
             backoff = (backoff * 2).min(Duration::from_secs(10));
         }
     });
-    Ok(Link { state, task })
+    Ok(Link { state, task, platform })
 }
 
 /// One connection, from hello to its end.

@@ -106,6 +106,8 @@ pub struct Config {
     pub edge_id: Option<String>,
     /// `switchboard edge`: the region it serves.
     pub edge_region: String,
+    /// `switchboard edge`: where it serves `/healthz` and `/metrics`; empty: nowhere.
+    pub edge_http_addr: Option<SocketAddr>,
     /// Most calls an edge takes at once (all tenants); more are answered 503.
     pub edge_max_calls: u32,
     /// Carriers' trunk addresses or blocks (`203.0.113.0/24`), exempt from the SIP flood limit.
@@ -161,6 +163,7 @@ impl Default for Config {
             platform_url: None,
             edge_id: None,
             edge_region: "default".into(),
+            edge_http_addr: None,
             edge_max_calls: 1_000,
             sip_trusted_peers: Vec::new(),
             sip_calls_from_trusted_only: false,
@@ -246,6 +249,9 @@ pub struct Overrides {
     /// `switchboard edge`: this edge's name [default: host name and SIP port].
     #[arg(long, env = "SWITCHBOARD_EDGE_ID", global = true)]
     pub edge_id: Option<String>,
+    /// `switchboard edge`: address of its /healthz and /metrics [default: none].
+    #[arg(long, env = "SWITCHBOARD_EDGE_HTTP_ADDR", global = true)]
+    pub edge_http_addr: Option<SocketAddr>,
     /// `switchboard edge`: its region [default: default].
     #[arg(long, env = "SWITCHBOARD_EDGE_REGION", global = true)]
     pub edge_region: Option<String>,
@@ -305,6 +311,9 @@ impl Config {
         set!(http_addr, data_dir, public_url, log, web_dir, edge_region);
         if let Some(v) = o.edge_max_calls {
             c.edge_max_calls = v;
+        }
+        if let Some(a) = o.edge_http_addr {
+            c.edge_http_addr = Some(a);
         }
         if let Some(v) = o.sip_calls_from_trusted_only {
             c.sip_calls_from_trusted_only = v;

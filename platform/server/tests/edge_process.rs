@@ -57,7 +57,7 @@ fn platform(http: u16, dir: &Path) -> Process {
 }
 
 /// A stand-alone edge linked to the platform at `http`.
-fn edge(http: u16, sip: u16, dir: &Path) -> Process {
+fn edge(http: u16, sip: u16, health: u16, dir: &Path) -> Process {
     let rtp = 14_000 + (std::process::id() % 200) as u16 * 20;
     Process(
         Command::new(env!("CARGO_BIN_EXE_switchboard"))
@@ -66,6 +66,7 @@ fn edge(http: u16, sip: u16, dir: &Path) -> Process {
             .env("SWITCHBOARD_EDGE_TOKEN", TOKEN)
             .env("SWITCHBOARD_EDGE_ID", "edge-eu-1")
             .env("SWITCHBOARD_EDGE_REGION", "eu")
+            .env("SWITCHBOARD_EDGE_HTTP_ADDR", format!("127.0.0.1:{health}"))
             .env("SWITCHBOARD_SIP_ADDR", format!("127.0.0.1:{sip}"))
             .env("SWITCHBOARD_RTP_PORTS", format!("{rtp}-{}", rtp + 19))
             .env("SWITCHBOARD_DATA_DIR", dir)
@@ -109,6 +110,14 @@ where
 async fn edge_links(client: &reqwest::Client, base: &str) -> Option<u64> {
     let text = client.get(format!("{base}/metrics")).send().await.ok()?.text().await.ok()?;
     text.lines().find_map(|l| l.strip_prefix("switchboard_edge_links ")).and_then(|v| v.trim().parse().ok())
+}
+
+/// The edge's own `/healthz`: its status code and body.
+async fn edge_healthz(client: &reqwest::Client, base: &str) -> (u16, Value) {
+    match client.get(format!("{base}/healthz")).send().await {
+        Ok(r) => (r.status().as_u16(), r.json().await.unwrap_or_default()),
+        Err(_) => (0, Value::Null),
+    }
 }
 
 async fn ready(client: &reqwest::Client, base: &str) -> bool {
@@ -198,7 +207,9 @@ async fn a_stand_alone_edge_links_and_its_calls_outlive_a_platform_restart() {
     assert_eq!(endpoint.status(), 201);
 
     // The edge links (hello, welcome, heartbeats).
-    let edge_process = edge(http, sip, &edge_dir);
+    let health = free_tcp_port();
+    let edge_health = format!("http://127.0.0.1:{health}");
+    let edge_process = edge(http, sip, health, &edge_dir);
     wait_until("edge linked", Duration::from_secs(20), || async { edge_links(&client, &base).await == Some(1) }).await;
 
     // A caller reaches the tenant's queue through the stand-alone edge.
@@ -221,6 +232,10 @@ async fn a_stand_alone_edge_links_and_its_calls_outlive_a_platform_restart() {
     })
     .await;
 
+    let (code, body) = edge_healthz(&client, &edge_health).await;
+    assert_eq!((code, body["link"].as_str()), (200, Some("up")), "{body}");
+    assert_eq!(body["active_calls"], 1, "{body}");
+
     // The platform dies while the caller waits.
     kill_hard(&mut platform_process.0);
     assert!(placed.elapsed() < Duration::from_secs(20), "the platform must die before the caller hangs up");
@@ -234,6 +249,14 @@ async fn a_stand_alone_edge_links_and_its_calls_outlive_a_platform_restart() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!ready(&client, &base).await, "the platform was down when the caller hung up");
+    // The edge says so, and holds the hang-up for later.
+    let (code, body) = edge_healthz(&client, &edge_health).await;
+    assert_eq!(code, 503, "{body}");
+    assert!(body["link"].as_str().is_some_and(|l| l.starts_with("down")), "{body}");
+    wait_until("the hang-up held", Duration::from_secs(10), || async {
+        edge_healthz(&client, &edge_health).await.1["held_notifications"].as_u64().is_some_and(|n| n >= 1)
+    })
+    .await;
 
     // The platform comes back on the same data; the edge links again and delivers what it held:
     // the caller's hang-up, so the contact ends abandoned instead of waiting for ever.
@@ -248,6 +271,13 @@ async fn a_stand_alone_edge_links_and_its_calls_outlive_a_platform_restart() {
         voice_contacts(&client, &base, &token).await.iter().any(|c| c["state"] == "abandoned")
     })
     .await;
+    let metrics =
+        client.get(format!("{edge_health}/metrics")).send().await.expect("metrics").text().await.expect("text");
+    for line in
+        ["switchboard_edge_link_up 1", "switchboard_edge_held_notifications 0", "switchboard_edge_active_calls 0"]
+    {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
 
     // An edge that stops answering (frozen: its socket stays open, so only the missed
     // heartbeats tell) is out of rotation within 20 s.

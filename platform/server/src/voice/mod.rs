@@ -99,9 +99,67 @@ pub async fn run_edge(
     config: crate::config::Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (_edge, _link) = start_linked_edge(&config).await?;
-    shutdown.await;
+    let (edge, link) = start_linked_edge(&config).await?;
+    let Some(addr) = config.edge_http_addr else {
+        shutdown.await;
+        return Ok(());
+    };
+    // The edge's own health and metrics, for its orchestrator and Prometheus.
+    let state = EdgeHealth { control: edge.control.clone(), link: link.state(), platform: link.platform() };
+    let router = axum::Router::new()
+        .route("/healthz", axum::routing::get(edge_health))
+        .route("/metrics", axum::routing::get(edge_metrics))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("binding the edge's HTTP on {addr}: {e}"))?;
+    tracing::info!(%addr, "edge health and metrics served");
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+    drop((edge, link));
     Ok(())
+}
+
+/// What the edge's health and metrics read.
+#[derive(Clone)]
+struct EdgeHealth {
+    control: switchboard_edge::EdgeControl,
+    link: tokio::sync::watch::Receiver<switchboard_edge::link::LinkState>,
+    platform: Arc<switchboard_edge::link::LinkPlatform>,
+}
+
+/// `GET /healthz` on a stand-alone edge: 200 while linked, 503 (with the reason) while not.
+async fn edge_health(axum::extract::State(h): axum::extract::State<EdgeHealth>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let status = h.control.status().await;
+    let link = h.link.borrow().clone();
+    let (code, word) = match &link {
+        switchboard_edge::link::LinkState::Up => (axum::http::StatusCode::OK, "up".to_owned()),
+        switchboard_edge::link::LinkState::Down(why) => {
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("down: {why}"))
+        }
+    };
+    let body = serde_json::json!({
+        "link": word,
+        "active_calls": status.active_calls,
+        "registered_phones": status.registered.len(),
+        "held_notifications": h.platform.held(),
+    });
+    (code, axum::Json(body)).into_response()
+}
+
+/// `GET /metrics` on a stand-alone edge (Prometheus text).
+async fn edge_metrics(axum::extract::State(h): axum::extract::State<EdgeHealth>) -> String {
+    let status = h.control.status().await;
+    let up = u8::from(*h.link.borrow() == switchboard_edge::link::LinkState::Up);
+    format!(
+        "# HELP switchboard_edge_link_up Whether the control link to the platform is up.\n# TYPE switchboard_edge_link_up gauge\nswitchboard_edge_link_up {up}\n\
+# HELP switchboard_edge_active_calls Calls in progress on this edge.\n# TYPE switchboard_edge_active_calls gauge\nswitchboard_edge_active_calls {}\n\
+# HELP switchboard_edge_registered_phones SIP phones registered on this edge.\n# TYPE switchboard_edge_registered_phones gauge\nswitchboard_edge_registered_phones {}\n\
+# HELP switchboard_edge_held_notifications Notifications waiting for the platform.\n# TYPE switchboard_edge_held_notifications gauge\nswitchboard_edge_held_notifications {}\n",
+        status.active_calls,
+        status.registered.len(),
+        h.platform.held()
+    )
 }
 
 /// Starts a stand-alone edge and its link to the platform (what `switchboard edge` runs); both
@@ -131,12 +189,12 @@ pub async fn start_linked_edge(
         sip: String::new(),
     };
     let platform = Arc::new(switchboard_edge::link::LinkPlatform::new(link.clone())?);
-    let handle = switchboard_edge::start(edge, platform)
+    let handle = switchboard_edge::start(edge, platform.clone())
         .await
         .map_err(|e| anyhow::anyhow!("starting the SIP edge on {addr}: {e}"))?;
     link.sip = std::net::SocketAddr::new(public_ip, handle.udp.port()).to_string();
     tracing::info!(edge = %link.edge_id, region = %link.region, udp = %handle.udp, tcp = %handle.tcp, platform = %link.platform_url, "edge ready");
-    let link = switchboard_edge::link::spawn(link, handle.control.clone())?;
+    let link = switchboard_edge::link::spawn(link, handle.control.clone(), platform)?;
     Ok((handle, link))
 }
 
