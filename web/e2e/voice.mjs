@@ -125,6 +125,14 @@ try {
     { cwd: sippDir, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   children.push(caller);
+  // sipp redraws its screen on stdout every second: an undrained pipe fills and stalls it mid-call.
+  // Keep the last few kilobytes to show when the call fails.
+  let callerOutput = '';
+  const keep = (chunk) => {
+    callerOutput = (callerOutput + chunk.toString()).slice(-8000);
+  };
+  caller.stdout.on('data', keep);
+  caller.stderr.on('data', keep);
   const callerDone = new Promise((ok) => caller.on('exit', (code) => ok(code)));
   await page.getByRole('button', { name: 'Accept' }).click({ timeout: 20_000 });
   const bar = page.getByRole('region', { name: 'Call' });
@@ -158,6 +166,7 @@ try {
   await bar.getByRole('button', { name: 'Hang up' }).click();
   const code = await Promise.race([callerDone, new Promise((ok) => setTimeout(() => ok('timeout'), 20_000))]);
   check(code === 0, `the caller got the BYE and sipp finished cleanly (exit ${code})`);
+  if (code !== 0) console.log(`sipp said:\n${callerOutput.slice(-3000)}`);
   await page.getByRole('button', { name: 'Wrap up' }).waitFor();
   const contacts = (await call('GET', '/api/v1/agent/contacts')).body.items;
   check(contacts.length === 1 && contacts[0].channel === 'voice', 'the call is still the agent\'s to finish');
