@@ -5,6 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A CI run starts from a fresh clone: incremental caches there only cost disk (gigabytes).
+if [ "${CI:-}" = "true" ]; then
+  export CARGO_INCREMENTAL=0
+fi
+
 if infra/services.sh start && infra/services.sh reset-test-data; then
   eval "$(infra/services.sh env)"
 elif [ "${CI:-}" = "true" ]; then

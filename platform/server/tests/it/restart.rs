@@ -1,7 +1,7 @@
 //! Restart the real binary with contacts waiting: they are still waiting, in the same order, and
 //! offers resume when an agent comes online.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

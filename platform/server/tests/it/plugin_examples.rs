@@ -4,7 +4,7 @@
 //! SMS survey, and business hours for texts. (The IVR step and after-hours voicemail of calls
 //! are in voice.rs, with sipp.)
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

@@ -1,6 +1,6 @@
 //! Public signup: a business and its owner, or a clear error and nothing written.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};

@@ -2,7 +2,7 @@
 //! changing real contacts, a hostile version contained with the default applied and the failure
 //! visible, replay, roll-back, grants, secrets, and tenant isolation.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::{TestApp, each_backend};

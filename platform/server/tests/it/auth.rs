@@ -1,6 +1,6 @@
 //! Login, refresh rotation, logout, invitations, API keys, and JWT attacks.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use base64::Engine;

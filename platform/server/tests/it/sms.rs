@@ -1,7 +1,7 @@
 //! Incoming SMS through the Twilio-compatible webhook: signed requests become threaded contacts in
 //! the unified queues; forged, replayed and keyword messages are handled as carriers require.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};

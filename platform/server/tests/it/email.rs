@@ -2,7 +2,7 @@
 //! real SMTP relay (aiosmtpd), the customer's answer threads back into the conversation; refusals
 //! (unknown recipients, oversized and malformed mail, bare-LF smuggling) change nothing.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! Operations endpoints and the OpenAPI document.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::each_backend;

@@ -2,7 +2,7 @@
 //! a delivery log, sent once per event even when the bus redelivers, never to internal addresses
 //! unless explicitly allowed.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

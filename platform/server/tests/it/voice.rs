@@ -3,7 +3,7 @@
 //! attribute, the call waits in the queue as a voice contact, hanging up abandons it; a
 //! voicemail becomes a contact whose recording an agent downloads. On SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::time::Duration;

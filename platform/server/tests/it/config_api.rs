@@ -1,7 +1,7 @@
 //! Configuration resources: validation names every bad field, references are checked, lists
 //! paginate, and deleting something in use is refused.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::{each_backend, fields};

@@ -2,7 +2,7 @@
 //! caller to it, and the edge bridges the two legs (audio both ways, hold, hang-up from either
 //! side) and records the call as a stereo WAV.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

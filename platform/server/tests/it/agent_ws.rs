@@ -1,7 +1,7 @@
 //! Agents over real WebSockets: each receives exactly the offers the routing rules say, accepts
 //! and completes through the socket, and the next work arrives as capacity frees up.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

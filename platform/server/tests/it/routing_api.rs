@@ -1,7 +1,7 @@
 //! Routing through the REST API: tenant rules take effect, contacts are validated, offers time out
 //! on the server's clock.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

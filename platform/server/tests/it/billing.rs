@@ -6,7 +6,7 @@
 //! an active subscription, seats kept in step, a cancelled subscription suspending service
 //! (visitors told politely, nothing lost) and a new subscription restoring it.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

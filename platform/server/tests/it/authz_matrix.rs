@@ -4,7 +4,7 @@
 //! but the owner changes anything, on both backends. A route added to the table without a sample
 //! body here fails this test, so no route can skip the matrix.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

@@ -3,7 +3,7 @@
 //! filters; interval statistics for today's charts; queue disposition codes enforced on
 //! completion; the built browser apps served by the binary with the API's 404s kept.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};

@@ -4,7 +4,7 @@
 //! sipp as the carrier where a real peer matters, and a raw-socket phone where the test must
 //! hear the audio or misbehave on purpose.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! served only to their conversation, leave-a-message and e-mailed transcripts; broken frames
 //! are refused and change nothing.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};

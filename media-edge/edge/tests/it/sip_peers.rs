@@ -2,7 +2,7 @@
 //! an agent's phone, over UDP and TCP, and raw sockets for what no well-behaved peer sends.
 //! The platform side is held in memory (the seam the platform's store fills in the product).
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
