@@ -134,7 +134,8 @@ pub struct RestoredContact {
 }
 
 /// Where a connected conversation is handed on to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TransferTarget {
     /// Back in line, in this queue (the transferring agent is passed over for a while).
     Queue(QueueId),

@@ -103,7 +103,13 @@ pub fn state(
 ) -> AppState {
     let metrics = Arc::new(Metrics::new(store.backend(), bus.backend()));
     let (store_for_plugins, objects_for_plugins) = (store.clone(), objects.clone());
-    let routing = routing::Routing::new(store.clone(), bus.clone());
+    // Several replicas share a bus only in distributed mode: there each drives its share of the
+    // routing shards; on the in-process bus this process drives them all.
+    let routing = if config.amqp_url.is_some() {
+        routing::Routing::clustered(store.clone(), bus.clone())
+    } else {
+        routing::Routing::new(store.clone(), bus.clone())
+    };
     AppState {
         routing,
         public_url: config.public_url.clone(),

@@ -46,6 +46,11 @@ struct KindLabels {
     kind: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ShardLabels {
+    shard: String,
+}
+
 type DurationFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 /// The process's metrics.
@@ -65,6 +70,7 @@ pub struct Metrics {
     usage_reported: Family<KindLabels, Counter>,
     /// Stand-alone edges linked to this process now.
     pub edge_links: Gauge,
+    routing_shards: Family<ShardLabels, Gauge>,
 }
 
 fn duration_histogram() -> Histogram {
@@ -105,7 +111,14 @@ impl Metrics {
         registry.register("usage_reported_units", "Usage units Stripe accepted, by kind", usage_reported.clone());
         let edge_links = Gauge::default();
         registry.register("edge_links", "Stand-alone edges linked to this process", edge_links.clone());
+        let routing_shards = Family::<ShardLabels, Gauge>::default();
+        registry.register(
+            "routing_shard_driven",
+            "1 for each routing shard this replica drives (all of them outside distributed mode)",
+            routing_shards.clone(),
+        );
         Self {
+            routing_shards,
             registry: Mutex::new(registry),
             requests,
             durations,
@@ -116,6 +129,14 @@ impl Metrics {
             billing_webhooks,
             usage_reported,
             edge_links,
+        }
+    }
+
+    /// Records which routing shards this replica drives (a shard driven elsewhere reads 0).
+    pub fn set_driven_shards(&self, driven: &[u32], all: u32) {
+        for shard in 0..all {
+            let on = i64::from(driven.contains(&shard));
+            self.routing_shards.get_or_create(&ShardLabels { shard: shard.to_string() }).set(on);
         }
     }
 

@@ -141,6 +141,15 @@ impl SqlStore {
     }
 
     /// Rewrites `$N` placeholders for SQLite (`?N`); PostgreSQL takes them as written.
+    /// The database's clock in milliseconds, as an SQL expression: leases are timed by it so
+    /// replicas with skewed clocks still agree on who holds one.
+    fn db_now_ms(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT",
+            Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)",
+        }
+    }
+
     fn sql<'a>(&self, sql: &'a str) -> Cow<'a, str> {
         match self.backend {
             Backend::Postgres => Cow::Borrowed(sql),

@@ -6,8 +6,8 @@ use switchboard_domain::{
     UserId, WebhookDelivery, WebhookId,
 };
 use switchboard_store::{
-    ApiKeySecret, ContactFilter, Credentials, DocKind, NewTenant, Page, PageRequest, RefreshOutcome, RefreshToken,
-    Session, Store, StoreError, StoredDoc, TenantEvent,
+    ApiKeySecret, ContactFilter, Credentials, DocKind, Lease, NewTenant, Page, PageRequest, RefreshOutcome,
+    RefreshToken, Session, Store, StoreError, StoredDoc, TenantEvent,
 };
 
 use crate::{SqlStore, backend_err, conflict_or, int, opt_int, opt_text, parse, text};
@@ -1457,6 +1457,98 @@ impl Store for SqlStore {
                 })
             })
             .collect()
+    }
+
+    async fn acquire_lease(&self, name: &str, holder: &str, ttl_ms: i64) -> Result<Option<u64>, StoreError> {
+        let now = self.db_now_ms();
+        let sql = format!(
+            "INSERT INTO leases (name, holder, epoch, expires_at) VALUES ($1, $2, 1, {now} + $3) \
+             ON CONFLICT (name) DO UPDATE SET \
+               epoch = CASE WHEN leases.holder = excluded.holder AND leases.expires_at > {now} \
+                            THEN leases.epoch ELSE leases.epoch + 1 END, \
+               holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE leases.holder = excluded.holder OR leases.expires_at <= {now} \
+             RETURNING epoch"
+        );
+        let mut tx = self.begin(None, true).await?;
+        let row = sqlx::query(&self.sql(&sql))
+            .bind(name.to_owned())
+            .bind(holder.to_owned())
+            .bind(ttl_ms)
+            .fetch_optional(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?;
+        tx.commit().await?;
+        row.map(|r| int(&r, "epoch").map(|e| u64::try_from(e).unwrap_or(0))).transpose()
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin(None, true).await?;
+        sqlx::query(&self.sql("UPDATE leases SET expires_at = 0 WHERE name = $1 AND holder = $2"))
+            .bind(name.to_owned())
+            .bind(holder.to_owned())
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?;
+        tx.commit().await
+    }
+
+    async fn live_leases(&self, prefix: &str) -> Result<Vec<Lease>, StoreError> {
+        let sql = format!(
+            "SELECT name, holder, epoch, expires_at FROM leases WHERE expires_at > {} AND substr(name, 1, CAST($1 AS INTEGER)) = $2 ORDER BY name",
+            self.db_now_ms()
+        );
+        let mut tx = self.begin(None, false).await?;
+        let rows = sqlx::query(&self.sql(&sql))
+            .bind(i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX))
+            .bind(prefix.to_owned())
+            .fetch_all(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Lease {
+                    name: text(r, "name")?,
+                    holder: text(r, "holder")?,
+                    epoch: u64::try_from(int(r, "epoch")?).unwrap_or(0),
+                    expires_at: int(r, "expires_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_agent_presence(
+        &self,
+        tenant: TenantId,
+        agent: UserId,
+        presence: &str,
+        now: UnixMillis,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        sqlx::query(&self.sql(
+            "INSERT INTO agent_presence (tenant_id, user_id, presence, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, user_id) DO UPDATE SET presence = excluded.presence, updated_at = excluded.updated_at",
+        ))
+        .bind(tenant.to_string())
+        .bind(agent.to_string())
+        .bind(presence.to_owned())
+        .bind(now)
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        tx.commit().await
+    }
+
+    async fn agent_presences(&self, tenant: TenantId) -> Result<Vec<(UserId, String)>, StoreError> {
+        let mut tx = self.begin(Some(tenant), false).await?;
+        let rows = sqlx::query(&self.sql("SELECT user_id, presence FROM agent_presence WHERE tenant_id = $1"))
+            .bind(tenant.to_string())
+            .fetch_all(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?;
+        tx.commit().await?;
+        rows.iter().map(|r| Ok((parse(r, "user_id")?, text(r, "presence")?))).collect()
     }
 }
 

@@ -299,6 +299,72 @@ async fn a_processed_message_is_recorded_once_per_consumer() {
 }
 
 #[tokio::test]
+async fn a_lease_has_one_holder_until_it_expires_or_is_released() {
+    on_each_backend(|store, kind| async move {
+        let first = store.acquire_lease("shard:1", "a", 60_000).await.expect("acquire");
+        assert!(first.is_some(), "{kind:?}");
+        // Held by a: b cannot take it, a renews it with the same epoch.
+        assert_eq!(store.acquire_lease("shard:1", "b", 60_000).await.expect("b"), None);
+        assert_eq!(store.acquire_lease("shard:1", "a", 60_000).await.expect("renew"), first);
+        // Released: b takes it, and the epoch moves on (a fencing token).
+        store.release_lease("shard:1", "b").await.expect("not b's: no-op");
+        assert_eq!(store.acquire_lease("shard:1", "b", 60_000).await.expect("b"), None);
+        store.release_lease("shard:1", "a").await.expect("release");
+        let second = store.acquire_lease("shard:1", "b", 60_000).await.expect("b").expect("free now");
+        assert!(second > first.expect("epoch"));
+        // Expired: a lease with a tiny lifetime is free again by the database's clock.
+        assert!(store.acquire_lease("node:x", "x", 30).await.expect("x").is_some());
+        assert!(store.acquire_lease("node:y", "y", 60_000).await.expect("y").is_some());
+        let live: Vec<String> = store.live_leases("node:").await.expect("live").into_iter().map(|l| l.name).collect();
+        assert!(live.contains(&"node:y".to_owned()));
+        tokio::time::sleep(std::time::Duration::from_millis(80)).await;
+        let live = store.live_leases("node:").await.expect("live");
+        assert_eq!(live.iter().map(|l| (l.name.as_str(), l.holder.as_str())).collect::<Vec<_>>(), [("node:y", "y")]);
+        assert!(store.acquire_lease("node:x", "z", 60_000).await.expect("z").is_some(), "expired lease taken");
+        let shards = store.live_leases("shard:").await.expect("shards");
+        assert_eq!(shards.len(), 1);
+        assert_eq!((shards[0].holder.as_str(), shards[0].epoch), ("b", second));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn many_contenders_get_a_lease_exactly_once() {
+    on_each_backend(|store, kind| async move {
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move { store.acquire_lease("shard:race", &format!("n{i}"), 60_000).await }));
+        }
+        let mut winners = 0;
+        for t in tasks {
+            if t.await.expect("join").expect("acquire").is_some() {
+                winners += 1;
+            }
+        }
+        assert_eq!(winners, 1, "{kind:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn agent_presence_is_remembered_per_tenant() {
+    on_each_backend(|store, kind| async move {
+        let (a, owner) = tenant_with_owner(&store, "p@a.example").await;
+        let (b, _) = tenant_with_owner(&store, "p@b.example").await;
+        store.set_agent_presence(a, owner.id, "\"available\"", 1).await.expect("set");
+        store.set_agent_presence(a, owner.id, "{\"away\":\"lunch\"}", 2).await.expect("update");
+        assert_eq!(
+            store.agent_presences(a).await.expect("a"),
+            [(owner.id, "{\"away\":\"lunch\"}".to_owned())],
+            "{kind:?}"
+        );
+        assert!(store.agent_presences(b).await.expect("b").is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn ping_answers() {
     on_each_backend(|store, _| async move { store.ping().await.expect("ping") }).await;
 }

@@ -3,7 +3,7 @@
 //! Architecture invariant: every repository call that touches tenant data takes the tenant
 //! first, and an implementation never returns another tenant's rows for it. The only calls
 //! without a tenant are the global directories a request needs before it knows its tenant
-//! (login e-mail, endpoint address, processed bus messages). This crate knows no SQL; the
+//! (login e-mail, endpoint address, processed bus messages, leases). This crate knows no SQL; the
 //! implementations live in `switchboard-store-sql` (SQLite and PostgreSQL).
 
 mod document;
@@ -427,4 +427,38 @@ pub trait Store: Send + Sync + 'static {
         before: Option<&str>,
         limit: u32,
     ) -> Result<Vec<PluginCall>, StoreError>;
+
+    // --- distributed mode ---
+
+    /// Takes or renews the lease `name` for `holder` for `ttl_ms` (by the database's clock): it
+    /// succeeds when the lease is free, expired, or already `holder`'s, and answers its epoch,
+    /// which grows each time the lease changes hands; `None` while another holder has it.
+    async fn acquire_lease(&self, name: &str, holder: &str, ttl_ms: i64) -> Result<Option<u64>, StoreError>;
+    /// Gives up `holder`'s lease `name` at once (nothing happens if someone else holds it).
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+    /// The unexpired leases whose names start with `prefix`.
+    async fn live_leases(&self, prefix: &str) -> Result<Vec<Lease>, StoreError>;
+    /// Remembers an agent's presence (JSON of `Presence`), so routing can restore it elsewhere.
+    async fn set_agent_presence(
+        &self,
+        tenant: TenantId,
+        agent: UserId,
+        presence: &str,
+        now: UnixMillis,
+    ) -> Result<(), StoreError>;
+    /// The remembered presences of a tenant's agents.
+    async fn agent_presences(&self, tenant: TenantId) -> Result<Vec<(UserId, String)>, StoreError>;
+}
+
+/// A lease someone holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// What it is for (`shard:3`, `node:ab12`).
+    pub name: String,
+    /// Who holds it.
+    pub holder: String,
+    /// Grows each time it changes hands.
+    pub epoch: u64,
+    /// When it runs out unless renewed (database clock, ms).
+    pub expires_at: i64,
 }

@@ -38,6 +38,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 
 /// `/metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    state.metrics.set_driven_shards(&state.routing.driven_shards(), crate::routing::SHARDS);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
 }
 

@@ -7,14 +7,18 @@
 //! `tenant.<id>.agent.<user>.<kind>`, `tenant.<id>.stats.queues`), where console WebSockets pick
 //! it up. Configuration changes reach it through the bus too.
 //!
-//! Shard ownership: every process runs the shards of the tenants it serves. That is right for the
-//! embedded default (one process); distributed mode needs one owner per shard (issue "Distributed
-//! mode"), until then run one platform replica per tenant set.
+//! Shard ownership: in the embedded default this process drives every tenant. In distributed mode
+//! (RabbitMQ configured) tenants fall into [`cluster::SHARDS`] shards, each driven by the one
+//! replica holding its lease in the store; the others forward commands to it over the bus
+//! (`cluster.rs`).
 
+mod cluster;
 mod shard;
+mod wire;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use switchboard_bus::Bus;
 use switchboard_bus::Message;
@@ -23,6 +27,7 @@ use switchboard_routing::{QueueStats, RoutingError};
 use switchboard_store::Store;
 use tokio::sync::{mpsc, oneshot};
 
+pub use cluster::{SHARDS, shard_of};
 pub use shard::AgentStatus;
 
 /// A request to a shard.
@@ -90,13 +95,26 @@ pub enum ShardError {
     Gone,
 }
 
+/// A shard actor running in this process.
+struct Actor {
+    tx: mpsc::Sender<Command>,
+    /// Dropped to stop the actor (its shard moved to another replica).
+    _stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// How long a command waits for its shard to have a driver (a shard changing hands).
+const OWNER_WAIT: Duration = Duration::from_secs(12);
+
 /// The registry of shards in this process.
 #[derive(Clone)]
 pub struct Routing {
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
-    shards: Arc<Mutex<HashMap<TenantId, mpsc::Sender<Command>>>>,
+    shards: Arc<Mutex<HashMap<TenantId, Actor>>>,
     sockets: Arc<Mutex<HashMap<(TenantId, UserId), usize>>>,
+    /// Distributed mode: which shards this replica drives; `None` drives them all.
+    cluster: Option<Arc<cluster::Cluster>>,
 }
 
 impl std::fmt::Debug for Routing {
@@ -106,43 +124,131 @@ impl std::fmt::Debug for Routing {
 }
 
 impl Routing {
-    /// A registry over the store and bus; shards start on first use.
+    /// A registry over the store and bus that drives every tenant here; shards start on first use.
     pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>) -> Self {
-        Self { store, bus, shards: Arc::default(), sockets: Arc::default() }
+        Self { store, bus, shards: Arc::default(), sockets: Arc::default(), cluster: None }
     }
 
-    /// Starts the shards of every tenant, so waiting contacts' timers run after a restart.
+    /// A registry for one replica of several: it drives the shards whose leases it holds and
+    /// forwards the rest. Must be called within the runtime (it starts the lease keeper).
+    pub fn clustered(store: Arc<dyn Store>, bus: Arc<dyn Bus>) -> Self {
+        let cluster = Arc::new(cluster::Cluster::new());
+        let routing = Self { cluster: Some(cluster.clone()), ..Self::new(store, bus) };
+        tokio::spawn(cluster::keep(cluster, routing.clone()));
+        routing
+    }
+
+    /// This replica's name in the cluster, if clustered.
+    pub fn node(&self) -> Option<&str> {
+        self.cluster.as_deref().map(cluster::Cluster::node)
+    }
+
+    /// The shards this replica drives now (distributed mode; all of them otherwise).
+    pub fn driven_shards(&self) -> Vec<u32> {
+        match &self.cluster {
+            Some(c) => c.driven(),
+            None => (0..cluster::SHARDS).collect(),
+        }
+    }
+
+    /// Starts the shards of every tenant driven here, so waiting contacts' timers run after a
+    /// restart (in distributed mode the lease keeper does this as it takes shards).
     pub async fn warm(&self) {
+        if self.cluster.is_some() {
+            return;
+        }
         match self.store.tenant_ids().await {
             Ok(ids) => {
                 for t in ids {
-                    self.shard(t);
+                    self.local(t);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "could not list tenants to start routing"),
         }
     }
 
-    fn shard(&self, tenant: TenantId) -> mpsc::Sender<Command> {
+    /// The tenant's shard actor in this process, started if needed; `None` when another replica
+    /// drives it.
+    fn local(&self, tenant: TenantId) -> Option<mpsc::Sender<Command>> {
+        let restore_presence = match &self.cluster {
+            Some(c) if !c.drives(cluster::shard_of(tenant)) => return None,
+            Some(_) => true,
+            None => false,
+        };
         let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(tx) = shards.get(&tenant)
-            && !tx.is_closed()
+        if let Some(actor) = shards.get(&tenant)
+            && !actor.tx.is_closed()
         {
-            return tx.clone();
+            return Some(actor.tx.clone());
         }
         let (tx, rx) = mpsc::channel(1024);
-        tokio::spawn(shard::run(tenant, self.store.clone(), self.bus.clone(), rx));
-        shards.insert(tenant, tx.clone());
-        tx
+        let (stop_tx, stop) = oneshot::channel();
+        let options = shard::Options { restore_presence };
+        let task = tokio::spawn(shard::run(tenant, self.store.clone(), self.bus.clone(), rx, stop, options));
+        shards.insert(tenant, Actor { tx: tx.clone(), _stop: stop_tx, task });
+        Some(tx)
     }
 
+    /// Whether the tenant's actor runs in this process now.
+    fn running(&self, tenant: TenantId) -> bool {
+        self.shards.lock().unwrap_or_else(|e| e.into_inner()).get(&tenant).is_some_and(|a| !a.tx.is_closed())
+    }
+
+    /// Stops the actors of the tenants in `shard` and waits (a little) for them to finish what
+    /// they were doing, before its lease is let go.
+    async fn stop_shard(&self, shard: u32) {
+        let stopped: Vec<Actor> = {
+            let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+            let tenants: Vec<TenantId> = shards.keys().copied().filter(|t| cluster::shard_of(*t) == shard).collect();
+            tenants.into_iter().filter_map(|t| shards.remove(&t)).collect()
+        };
+        for actor in stopped {
+            drop(actor.tx);
+            drop(actor._stop);
+            if tokio::time::timeout(Duration::from_secs(3), actor.task).await.is_err() {
+                tracing::warn!(shard, "a routing actor did not stop in time");
+            }
+        }
+    }
+
+    /// Asks the tenant's shard, here or on the replica driving it.
     async fn ask<T>(
         &self,
         tenant: TenantId,
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, ShardError> {
         let (reply, answer) = oneshot::channel();
-        self.shard(tenant).send(make(reply)).await.map_err(|_| ShardError::Gone)?;
+        let mut command = make(reply);
+        let deadline = tokio::time::Instant::now() + OWNER_WAIT;
+        loop {
+            if let Some(tx) = self.local(tenant) {
+                match tx.send(command).await {
+                    Ok(()) => return answer.await.map_err(|_| ShardError::Gone),
+                    // The actor stopped before taking it: nothing happened yet, try again.
+                    Err(mpsc::error::SendError(back)) => command = back,
+                }
+            } else if let Some(c) = &self.cluster
+                && c.driver_of(cluster::shard_of(tenant)).is_some()
+            {
+                c.forward(&*self.bus, tenant, command).await;
+                return answer.await.map_err(|_| ShardError::Gone);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ShardError::Gone);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Asks the tenant's shard only if it runs here (serving a forwarded command).
+    async fn ask_here<T>(
+        &self,
+        tenant: TenantId,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, ShardError> {
+        let tx = self.local(tenant).ok_or(ShardError::Gone)?;
+        let (reply, answer) = oneshot::channel();
+        tx.send(make(reply)).await.map_err(|_| ShardError::Gone)?;
         answer.await.map_err(|_| ShardError::Gone)
     }
 
@@ -183,7 +289,13 @@ impl Routing {
         let mut message = Message::new(format!("{}.routing.enqueue", tenant_topic(tenant)), body.to_string());
         // The contact id is the message id: a retried publish is the same message.
         message.id = switchboard_bus::MessageId(contact.id.to_string());
-        self.shard(tenant);
+        // The driver's actor must be up to consume the intake; elsewhere, wake it.
+        if self.local(tenant).is_none()
+            && let Some(c) = self.cluster.clone()
+        {
+            let bus = self.bus.clone();
+            tokio::spawn(async move { c.wake(&*bus, tenant).await });
+        }
         if let Err(e) = self.bus.publish(message).await {
             // Stored but not announced: the shard picks it up on its next rebuild.
             tracing::warn!(%tenant, contact = %contact.id, error = %e, "contact stored but not announced");

@@ -14,13 +14,13 @@ use switchboard_routing::{
     AgentProfile, Engine, Input, NewContact, Output, QueueRouting, RestoredContact, RoutingError,
 };
 use switchboard_store::{PageRequest, Store};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Command, agent_word, tenant_topic};
 use crate::auth::now_ms;
 
 /// An agent as supervisors see them.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AgentStatus {
     /// The agent.
     pub agent_id: UserId,
@@ -32,7 +32,18 @@ pub struct AgentStatus {
     pub load: u32,
 }
 
+/// How a shard starts.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Put agents back in the presence they last had (the shard moved between replicas while
+    /// their consoles stayed connected), rather than offline as after a restart.
+    pub restore_presence: bool,
+}
+
 struct Shard {
+    options: Options,
+    /// The presence last stored per agent (stored again only when it changes).
+    presence_saved: HashMap<UserId, Presence>,
     tenant: TenantId,
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
@@ -44,12 +55,34 @@ struct Shard {
     stats_dirty: bool,
 }
 
-/// Runs a shard until every sender is gone.
-pub async fn run(tenant: TenantId, store: Arc<dyn Store>, bus: Arc<dyn Bus>, mut rx: mpsc::Receiver<Command>) {
+/// Runs a shard until every sender is gone or `stop` fires (its shard moved elsewhere).
+pub async fn run(
+    tenant: TenantId,
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    rx: mpsc::Receiver<Command>,
+    stop: oneshot::Receiver<()>,
+    options: Options,
+) {
+    use tracing::Instrument;
+    // Instrumented rather than entered: an entered span would leak onto whatever else this
+    // worker thread runs between the awaits.
     let span = tracing::info_span!("routing", %tenant);
-    let _guard = span.enter();
+    drive(tenant, store, bus, rx, stop, options).instrument(span).await;
+}
+
+async fn drive(
+    tenant: TenantId,
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    mut rx: mpsc::Receiver<Command>,
+    mut stop: oneshot::Receiver<()>,
+    options: Options,
+) {
     let topic = tenant_topic(tenant);
     let mut shard = Shard {
+        options,
+        presence_saved: HashMap::new(),
         tenant,
         store,
         bus: bus.clone(),
@@ -96,6 +129,7 @@ pub async fn run(tenant: TenantId, store: Arc<dyn Store>, bus: Arc<dyn Bus>, mut
             }
         };
         tokio::select! {
+            _ = &mut stop => break,
             cmd = rx.recv() => match cmd {
                 Some(cmd) => shard.command(cmd).await,
                 None => break,
@@ -189,7 +223,35 @@ impl Shard {
     async fn rebuild(&mut self) -> Result<(), switchboard_store::StoreError> {
         self.reload().await?;
         let now = now_ms();
+        for (agent, presence) in self.store.agent_presences(self.tenant).await? {
+            let Ok(presence) = serde_json::from_str::<Presence>(&presence) else { continue };
+            self.presence_saved.insert(agent, presence.clone());
+            if self.options.restore_presence && presence != Presence::Offline && self.agents.contains(&agent) {
+                let _ = self.engine.handle(Input::Presence { agent, presence }, now);
+            }
+        }
         for mut c in self.store.open_contacts(self.tenant).await? {
+            if c.state == ContactState::Offered
+                && let Some(agent) = c.agent_id
+            {
+                // The offer died with the shard's last driver: withdrawn on the record (and on the
+                // agent's console) before the contact is offered again.
+                c.state = ContactState::Queued;
+                c.agent_id = None;
+                c.updated_at = now;
+                let data = json!({"agent_id": agent, "reason": "shard_moved"});
+                let event = ContactEvent { seq: 0, at: now, kind: "offer_withdrawn".into(), data: data.clone() };
+                self.store.update_contact(self.tenant, &c, &event).await?;
+                let mut body = data;
+                body["type"] = json!("contact");
+                body["event"] = json!("offer_withdrawn");
+                body["contact_id"] = json!(c.id);
+                body["state"] = json!(c.state);
+                body["channel"] = json!(c.channel);
+                body["at"] = json!(now);
+                self.publish(format!("{}.agent.{}.contact", self.topic, agent_word(agent)), body.clone()).await;
+                self.publish(format!("{}.contact.offer_withdrawn", self.topic), body).await;
+            }
             if c.state == ContactState::WrapUp {
                 // Wrap-up does not survive a restart: the contact is done.
                 c.state = ContactState::Done;
@@ -451,6 +513,17 @@ impl Shard {
 
     async fn record(&mut self, at: UnixMillis, out: &Output) {
         if let Output::AgentChanged { agent, activity, presence } = out {
+            if self.presence_saved.get(agent) != Some(presence) {
+                match serde_json::to_string(presence) {
+                    Ok(p) => match self.store.set_agent_presence(self.tenant, *agent, &p, at).await {
+                        Ok(()) => {
+                            self.presence_saved.insert(*agent, presence.clone());
+                        }
+                        Err(e) => tracing::warn!(%agent, error = %e, "agent presence not stored"),
+                    },
+                    Err(e) => tracing::warn!(%agent, error = %e, "agent presence not encodable"),
+                }
+            }
             let body =
                 json!({"type": "agent", "agent_id": agent, "activity": activity, "presence": presence, "at": at});
             self.publish(format!("{}.agent.{}.state", self.topic, agent_word(*agent)), body).await;

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::common::wait_until;
+
 const TOKEN: &str = "an-edge-token-of-at-least-32-bytes!!";
 
 fn free_tcp_port() -> u16 {
@@ -90,21 +92,6 @@ impl Drop for Process {
 fn kill_hard(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
-}
-
-async fn wait_until<F, Fut>(what: &str, within: Duration, mut probe: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    loop {
-        if probe().await {
-            return started.elapsed();
-        }
-        assert!(started.elapsed() < within, "{what}: not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn edge_links(client: &reqwest::Client, base: &str) -> Option<u64> {

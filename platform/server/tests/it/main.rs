@@ -9,6 +9,7 @@ mod authz_matrix;
 mod billing;
 mod binary;
 mod chat;
+mod cluster;
 mod config_api;
 mod edge_process;
 mod email;

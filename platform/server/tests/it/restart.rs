@@ -6,6 +6,7 @@ use crate::common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::rest;
 use common::ws::{command, connect, is_offer, next_json, until};
 use serde_json::{Value, json};
 
@@ -40,22 +41,6 @@ fn stop(mut child: Child) {
     }
 }
 
-async fn api(
-    client: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    token: &str,
-    body: Option<Value>,
-) -> Value {
-    let mut req = client.request(method, url).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.expect("request");
-    assert!(res.status().is_success(), "{}", res.status());
-    res.json().await.unwrap_or(Value::Null)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_contacts_survive_a_restart_in_order_and_offers_resume() {
     let dir = std::env::temp_dir().join(format!("sb-restart-{}", uuid::Uuid::new_v4().simple()));
@@ -77,11 +62,11 @@ async fn waiting_contacts_survive_a_restart_in_order_and_offers_resume() {
         .expect("json");
     let token = signup["tokens"]["access_token"].as_str().expect("token").to_owned();
     let queue =
-        api(&client, reqwest::Method::POST, format!("{base}/api/v1/queues"), &token, Some(json!({"name": "support"})))
+        rest(&client, reqwest::Method::POST, format!("{base}/api/v1/queues"), &token, Some(json!({"name": "support"})))
             .await;
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let c = api(
+        let c = rest(
             &client,
             reqwest::Method::POST,
             format!("{base}/api/v1/contacts"),
@@ -96,11 +81,11 @@ async fn waiting_contacts_survive_a_restart_in_order_and_offers_resume() {
     let second = start(&dir, port);
     ready(&client, &base).await;
     for id in &ids {
-        let c = api(&client, reqwest::Method::GET, format!("{base}/api/v1/contacts/{id}"), &token, None).await;
+        let c = rest(&client, reqwest::Method::GET, format!("{base}/api/v1/contacts/{id}"), &token, None).await;
         assert_eq!(c["state"], "queued", "{id} after the restart");
     }
     let state =
-        api(&client, reqwest::Method::GET, format!("{base}/api/v1/contacts/{}/queue-state", ids[2]), &token, None)
+        rest(&client, reqwest::Method::GET, format!("{base}/api/v1/contacts/{}/queue-state", ids[2]), &token, None)
             .await;
     assert_eq!(state["position"], 3, "same place in line");
 

@@ -226,3 +226,38 @@ pub fn have_tool(program: &str, probe: &[&str]) -> bool {
     }
     ok
 }
+
+/// Polls `probe` every 100 ms until it holds; how long that took. Fails after `within`.
+pub async fn wait_until<F, Fut>(what: &str, within: std::time::Duration, mut probe: F) -> std::time::Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if probe().await {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < within, "{what}: not within {within:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// A REST call to a real server that must succeed; its JSON body (null when none).
+pub async fn rest(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<Value>,
+) -> Value {
+    let mut req = client.request(method, url).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status();
+    let body = res.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{status}: {body}");
+    body
+}

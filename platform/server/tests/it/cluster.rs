@@ -1,0 +1,370 @@
+//! Distributed mode with real processes: two `switchboard` replicas on one PostgreSQL database and
+//! one RabbitMQ. They split the routing shards between them; an agent on either replica works a
+//! tenant whose shard the other drives (commands forwarded over the bus). The replica driving the
+//! tenant's shard is killed (-9) while contacts wait, one is offered and one is connected: the
+//! survivor takes the shard over within seconds, the agents keep their presence, and every
+//! contact, including those created during the failover, ends exactly once, never offered to two
+//! agents at a time.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use switchboard_testkit::{DbKind, TestDb, service_url};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::common::rest;
+use crate::common::wait_until;
+use crate::common::ws::{Socket, command, connect, is_offer, next_json, until};
+
+const SECRET: &str = "a-cluster-wide-jwt-secret-of-enough-bytes!";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// A replica, killed when the test ends, pass or fail.
+struct Replica {
+    child: Child,
+    base: String,
+    addr: String,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn replica(db: &TestDb, amqp: &str, dir: &Path) -> Replica {
+    let port = free_port();
+    std::fs::create_dir_all(dir).expect("dir");
+    let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .env("SWITCHBOARD_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("SWITCHBOARD_SMTP_ADDR", "127.0.0.1:0")
+        .env("SWITCHBOARD_SIP_ADDR", "off")
+        .env("SWITCHBOARD_DATA_DIR", dir)
+        .env("SWITCHBOARD_DATABASE_URL", &db.app_url)
+        .env("SWITCHBOARD_DATABASE_OWNER_URL", &db.owner_url)
+        .env("SWITCHBOARD_AMQP_URL", amqp)
+        .env("SWITCHBOARD_JWT_SECRET", SECRET)
+        .env("SWITCHBOARD_LOG", std::env::var("CLUSTER_LOG").unwrap_or_else(|_| "warn".into()))
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn a replica");
+    Replica { child, base: format!("http://127.0.0.1:{port}"), addr: format!("127.0.0.1:{port}") }
+}
+
+/// The shards a replica says it drives (its `/metrics`); `None` while it does not answer.
+async fn driven(client: &reqwest::Client, base: &str) -> Option<BTreeSet<u32>> {
+    let text = client.get(format!("{base}/metrics")).send().await.ok()?.text().await.ok()?;
+    Some(
+        text.lines()
+            .filter_map(|l| l.strip_prefix("switchboard_routing_shard_driven{shard=\""))
+            .filter_map(|rest| {
+                let (shard, value) = rest.split_once("\"} ")?;
+                (value.trim() == "1").then(|| shard.parse().ok()).flatten()
+            })
+            .collect(),
+    )
+}
+
+/// Sends a console command and returns its answer (`ack` or `error`).
+async fn ask(socket: &mut Socket, mut cmd: Value) -> Value {
+    let reference = uuid::Uuid::new_v4().to_string();
+    cmd["ref"] = json!(reference);
+    socket.send(Message::Text(cmd.to_string().into())).await.expect("send");
+    until(socket, "the command's answer", |v| v["ref"] == json!(reference)).await
+}
+
+/// The agent's offers now, as a console loads them when it (re)connects.
+async fn my_offers(client: &reqwest::Client, base: &str, token: &str) -> Vec<Value> {
+    let Ok(r) = client.get(format!("{base}/api/v1/agent/contacts")).bearer_auth(token).send().await else {
+        return Vec::new();
+    };
+    let body: Value = r.json().await.unwrap_or_default();
+    body["items"]
+        .as_array()
+        .map(|items| items.iter().filter(|c| c["state"] == "offered").map(|c| c["id"].clone()).collect())
+        .unwrap_or_default()
+}
+
+/// An agent working their console until `stop`: every offer accepted and completed, those made
+/// before the console (re)connected included.
+async fn work(
+    mut socket: Socket,
+    stop: Arc<AtomicBool>,
+    client: reqwest::Client,
+    base: String,
+    token: String,
+) -> usize {
+    let mut served = 0;
+    let mut look = Instant::now();
+    while !stop.load(Ordering::SeqCst) {
+        let mut offered = Vec::new();
+        if look <= Instant::now() {
+            offered = my_offers(&client, &base, &token).await;
+            look = Instant::now() + Duration::from_secs(2);
+        }
+        if offered.is_empty() {
+            match tokio::time::timeout(Duration::from_millis(300), socket.next()).await {
+                Err(_) => {}
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    let frame = serde_json::from_str::<Value>(&t).expect("json");
+                    if is_offer(&frame) {
+                        offered.push(frame["contact_id"].clone());
+                    }
+                }
+                Ok(Some(Ok(_))) => {}
+                Ok(other) => panic!("console socket ended: {other:?}"),
+            }
+        }
+        for id in offered {
+            served += serve(&mut socket, id).await;
+        }
+    }
+    served
+}
+
+/// Accepts and completes an offer; 1 if it was still ours.
+async fn serve(socket: &mut Socket, id: Value) -> usize {
+    {
+        // A stale offer (withdrawn when the shard moved) is refused; the next one comes.
+        if ask(socket, json!({"type": "accept", "contact_id": id})).await["type"] == "ack" {
+            let done = ask(socket, json!({"type": "complete", "contact_id": id, "wrap_up_secs": 0})).await;
+            assert_eq!(done["type"], "ack", "{done}");
+            return 1;
+        }
+    }
+    0
+}
+
+/// No contact is ever offered while an earlier offer of it is outstanding, and it ends once.
+fn assert_clean_history(id: &str, contact: &Value) {
+    let events = contact["events"].as_array().expect("events");
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap_or("")).collect();
+    let mut outstanding = false;
+    for kind in &kinds {
+        match *kind {
+            "offered" => {
+                assert!(!outstanding, "{id} offered twice at once: {kinds:?}");
+                outstanding = true;
+            }
+            "offer_withdrawn" | "connected" | "requeued" | "abandoned" | "failed" => outstanding = false,
+            _ => {}
+        }
+    }
+    let terminal = kinds.iter().filter(|k| ["done", "abandoned", "overflowed", "failed"].contains(k)).count();
+    assert_eq!(terminal, 1, "{id} must end exactly once: {kinds:?}");
+    assert_eq!(contact["state"], "done", "{id}: {kinds:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_replica_driving_a_shard_loses_no_contact_and_offers_none_twice() {
+    let Some(amqp) = service_url("SWITCHBOARD_TEST_AMQP_URL", "RabbitMQ") else { return };
+    let Some(db) = TestDb::new(DbKind::Postgres).await else { return };
+    let root: PathBuf = std::env::temp_dir().join(format!("sb-cluster-{}", uuid::Uuid::new_v4().simple()));
+    let client = reqwest::Client::new();
+    let mut replicas = vec![replica(&db, &amqp, &root.join("a")), replica(&db, &amqp, &root.join("b"))];
+    for r in &replicas {
+        let base = r.base.clone();
+        wait_until("replica ready", Duration::from_secs(30), || {
+            let (client, base) = (client.clone(), base.clone());
+            async move { client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) }
+        })
+        .await;
+    }
+    // The shards are split: every one driven by exactly one replica, each replica some.
+    let bases: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();
+    let balanced = wait_until("shards split between the replicas", Duration::from_secs(40), || {
+        let (client, bases) = (client.clone(), bases.clone());
+        async move {
+            let (Some(a), Some(b)) = (driven(&client, &bases[0]).await, driven(&client, &bases[1]).await) else {
+                return false;
+            };
+            a.is_disjoint(&b) && a.len() + b.len() == 16 && a.len().abs_diff(b.len()) <= 1
+        }
+    })
+    .await;
+    eprintln!("cluster: 16 shards split 8/8 between two replicas {balanced:?} after both were ready");
+
+    let signup: Value = client
+        .post(format!("{}/api/v1/signup", replicas[0].base))
+        .json(&json!({"business_name": "Acme", "email": "owner@acme.example", "password": "correct horse battery"}))
+        .send()
+        .await
+        .expect("signup")
+        .json()
+        .await
+        .expect("json");
+    let owner = signup["tokens"]["access_token"].as_str().expect("token").to_owned();
+    let tenant: switchboard_domain::TenantId = signup["tenant"]["id"].as_str().expect("tenant").parse().expect("id");
+    let shard = switchboard_server::routing::shard_of(tenant);
+    let a_drives = driven(&client, &replicas[0].base).await.expect("metrics").contains(&shard);
+    // From here on: `driver` drives the tenant's shard, `other` does not.
+    let (driver, other) = if a_drives { (0, 1) } else { (1, 0) };
+    let other_base = replicas[other].base.clone();
+    let other_addr = replicas[other].addr.clone();
+
+    let queue = rest(
+        &client,
+        reqwest::Method::POST,
+        format!("{other_base}/api/v1/queues"),
+        &owner,
+        Some(json!({"name": "support"})),
+    )
+    .await;
+    let created = rest(
+        &client,
+        reqwest::Method::POST,
+        format!("{other_base}/api/v1/users"),
+        &owner,
+        Some(json!({"email": "agent@acme.example", "name": "Agent", "role": "agent"})),
+    )
+    .await;
+    let invite = created["invite_token"].as_str().expect("invite");
+    let tokens: Value = client
+        .post(format!("{other_base}/api/v1/auth/accept-invite"))
+        .json(&json!({"invite_token": invite, "password": "correct horse battery"}))
+        .send()
+        .await
+        .expect("accept invite")
+        .json()
+        .await
+        .expect("json");
+    let agent = tokens["access_token"].as_str().expect("token").to_owned();
+
+    // The owner works on the driving replica, the agent on the other (their commands forwarded).
+    let mut first = connect(&replicas[driver].addr, &owner).await;
+    let mut second = connect(&other_addr, &agent).await;
+    assert_eq!(next_json(&mut first).await["type"], "hello");
+    assert_eq!(next_json(&mut second).await["type"], "hello");
+    command(&mut first, json!({"type": "presence", "status": "available"})).await;
+    command(&mut second, json!({"type": "presence", "status": "available"})).await;
+
+    let mut ids = Vec::new();
+    let new_contact = |base: String| {
+        let (client, owner, queue_id) = (client.clone(), owner.clone(), queue["id"].clone());
+        async move {
+            let c = rest(
+                &client,
+                reqwest::Method::POST,
+                format!("{base}/api/v1/contacts"),
+                &owner,
+                Some(json!({"channel": "voice", "queue_id": queue_id})),
+            )
+            .await;
+            c["id"].as_str().expect("id").to_owned()
+        }
+    };
+    for _ in 0..6 {
+        ids.push(new_contact(other_base.clone()).await);
+    }
+    // One served by each; the agent keeps the next one connected, the owner leaves one offered.
+    for socket in [&mut first, &mut second] {
+        let offer = until(socket, "an offer", is_offer).await;
+        command(socket, json!({"type": "accept", "contact_id": offer["contact_id"]})).await;
+        command(socket, json!({"type": "complete", "contact_id": offer["contact_id"], "wrap_up_secs": 0})).await;
+    }
+    let kept = until(&mut second, "an offer", is_offer).await["contact_id"].clone();
+    command(&mut second, json!({"type": "accept", "contact_id": kept})).await;
+    let pending = until(&mut first, "an offer", is_offer).await["contact_id"].clone();
+    let before: Value = rest(
+        &client,
+        reqwest::Method::GET,
+        format!("{other_base}/api/v1/contacts/{}", pending.as_str().expect("id")),
+        &owner,
+        None,
+    )
+    .await;
+    assert_eq!(before["state"], "offered");
+
+    // Kill -9 the driver with contacts waiting, one offered and one connected.
+    let killed_at = Instant::now();
+    let mut dead = replicas.remove(driver);
+    let _ = dead.child.kill();
+    let _ = dead.child.wait();
+    drop(first);
+    // New work during the failover window is accepted and kept.
+    for _ in 0..4 {
+        ids.push(new_contact(other_base.clone()).await);
+    }
+    let failover = wait_until("the survivor drives the shard", Duration::from_secs(20), || {
+        let (client, base) = (client.clone(), other_base.clone());
+        async move { driven(&client, &base).await.is_some_and(|d| d.contains(&shard)) }
+    })
+    .await;
+    let failover = killed_at.elapsed().max(failover);
+    let all_shards = driven(&client, &other_base).await.expect("metrics").len();
+    eprintln!("cluster: shard {shard} failed over in {failover:?}; the survivor drives {all_shards} shards");
+    assert!(failover < Duration::from_secs(15), "failover took {failover:?}");
+    wait_until("the survivor takes every shard", Duration::from_secs(20), || {
+        let (client, base) = (client.clone(), other_base.clone());
+        async move { driven(&client, &base).await.is_some_and(|d| d.len() == 16) }
+    })
+    .await;
+
+    // The connected contact is still the agent's, and finishes through the new driver.
+    command(&mut second, json!({"type": "complete", "contact_id": kept, "wrap_up_secs": 0})).await;
+    // The owner's console reconnects to the survivor; their presence (available) came along.
+    let mut first = connect(&other_addr, &owner).await;
+    assert_eq!(next_json(&mut first).await["type"], "hello");
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers = [
+        tokio::spawn(work(first, stop.clone(), client.clone(), other_base.clone(), owner.clone())),
+        tokio::spawn(work(second, stop.clone(), client.clone(), other_base.clone(), agent.clone())),
+    ];
+    let all_done = wait_until("every contact finished", Duration::from_secs(60), || {
+        let (client, base, owner, ids) = (client.clone(), other_base.clone(), owner.clone(), ids.clone());
+        async move {
+            for id in &ids {
+                let Ok(r) = client.get(format!("{base}/api/v1/contacts/{id}")).bearer_auth(&owner).send().await else {
+                    return false;
+                };
+                let Ok(c) = r.json::<Value>().await else { return false };
+                if c["state"] != "done" {
+                    return false;
+                }
+            }
+            true
+        }
+    })
+    .await;
+    stop.store(true, Ordering::SeqCst);
+    let mut served = 0;
+    for w in workers {
+        served += w.await.expect("worker");
+    }
+    eprintln!("cluster: the last {served} contacts served {all_done:?} after the failover");
+    assert!(served >= 7, "the offered one, the waiting three and the four new ones: {served}");
+    for id in &ids {
+        let c = rest(&client, reqwest::Method::GET, format!("{other_base}/api/v1/contacts/{id}"), &owner, None).await;
+        assert_clean_history(id, &c);
+    }
+    let pending_history = rest(
+        &client,
+        reqwest::Method::GET,
+        format!("{other_base}/api/v1/contacts/{}", pending.as_str().expect("id")),
+        &owner,
+        None,
+    )
+    .await;
+    assert!(
+        pending_history["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .any(|e| e["kind"] == "offer_withdrawn" && e["data"]["reason"] == "shard_moved"),
+        "the dead driver's offer is withdrawn on the record: {pending_history}"
+    );
+    drop(replicas);
+    db.cleanup().await;
+    let _ = std::fs::remove_dir_all(root);
+}
