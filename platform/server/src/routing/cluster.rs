@@ -10,9 +10,12 @@
 //! shard from the store and consumes its durable intake queues where the old one stopped.
 //!
 //! Commands for a shard driven elsewhere go over the bus to `cluster.shard.<n>.request`, which
-//! only the driver subscribes to; answers come back on `cluster.node.<id>.reply`.
+//! only the driver subscribes to; answers come back on `cluster.node.<id>.reply`. Questions for
+//! every other replica (is this call on one of your edges?) go to `cluster.broadcast.<kind>`,
+//! answered by the handler each replica registered for that kind.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -61,9 +64,18 @@ struct Driven {
     server: tokio::task::JoinHandle<()>,
 }
 
+/// Answers a broadcast question on this replica.
+pub type BroadcastHandler =
+    Arc<dyn Fn(serde_json::Value) -> futures::future::BoxFuture<'static, serde_json::Value> + Send + Sync>;
+
 /// This replica's view of the cluster.
 pub struct Cluster {
     node: String,
+    /// Live replicas, as of the last round (this one included).
+    nodes: AtomicUsize,
+    handlers: Mutex<HashMap<String, BroadcastHandler>>,
+    /// Broadcasts waiting for answers.
+    gathering: Mutex<HashMap<String, tokio::sync::mpsc::UnboundedSender<serde_json::Value>>>,
     driven: Mutex<HashMap<u32, Driven>>,
     /// Who drives each shard, as of the last round.
     drivers: Mutex<HashMap<u32, String>>,
@@ -79,6 +91,13 @@ struct Envelope {
 }
 
 #[derive(Serialize, Deserialize)]
+struct Broadcast {
+    id: String,
+    from: String,
+    payload: serde_json::Value,
+}
+
+#[derive(Serialize, Deserialize)]
 struct Answer {
     id: String,
     reply: Reply,
@@ -88,7 +107,15 @@ impl Cluster {
     /// A new member with a fresh name (a restarted replica is a new member).
     pub fn new() -> Self {
         let node = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-        Self { node, driven: Mutex::default(), drivers: Mutex::default(), pending: Mutex::default() }
+        Self {
+            node,
+            nodes: AtomicUsize::new(1),
+            handlers: Mutex::default(),
+            gathering: Mutex::default(),
+            driven: Mutex::default(),
+            drivers: Mutex::default(),
+            pending: Mutex::default(),
+        }
     }
 
     /// This replica's name.
@@ -159,11 +186,70 @@ impl Cluster {
         reply
     }
 
+    /// Registers this replica's answer to broadcasts of `kind` (a topic word).
+    pub fn on_broadcast(&self, kind: &str, handler: BroadcastHandler) {
+        self.handlers.lock().unwrap_or_else(|e| e.into_inner()).insert(kind.to_owned(), handler);
+    }
+
+    /// Asks every other live replica; gathers answers until one satisfies `enough`, all of them
+    /// answered, or `within` passed. The caller asks this replica itself.
+    pub async fn broadcast(
+        &self,
+        bus: &dyn Bus,
+        kind: &str,
+        payload: serde_json::Value,
+        within: Duration,
+        enough: impl Fn(&serde_json::Value) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let others = self.nodes.load(Ordering::SeqCst).saturating_sub(1);
+        if others == 0 {
+            return Vec::new();
+        }
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        self.gathering.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), tx);
+        let question = Broadcast { id: id.clone(), from: self.node.clone(), payload };
+        let mut answers = Vec::new();
+        let sent = match serde_json::to_vec(&question) {
+            Ok(body) => bus.publish(Message::new(format!("cluster.broadcast.{kind}"), body)).await.is_ok(),
+            Err(_) => false,
+        };
+        if sent {
+            let deadline = Instant::now() + within;
+            while answers.len() < others {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(answer)) => {
+                        let done = enough(&answer);
+                        answers.push(answer);
+                        if done {
+                            break;
+                        }
+                    }
+                    _ => break,
+                }
+            }
+        }
+        self.gathering.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        answers
+    }
+
     fn answered(&self, answer: Answer) {
+        if let Reply::Broadcast(value) = answer.reply {
+            if let Some(tx) = self.gathering.lock().unwrap_or_else(|e| e.into_inner()).get(&answer.id) {
+                let _ = tx.send(value);
+            }
+            return;
+        }
         let slot = self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&answer.id);
         if let Some(slot) = slot {
             slot.answer(answer.reply);
         }
+    }
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster").field("node", &self.node).field("driven", &self.driven()).finish_non_exhaustive()
     }
 }
 
@@ -202,6 +288,16 @@ async fn keep_in_span(cluster: Arc<Cluster>, routing: Routing) {
             let _ = d.ack().await;
         }
     });
+    let questions = loop {
+        match routing.bus.subscribe(Subscription::transient(&["cluster.broadcast.*"])).await {
+            Ok(s) => break s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot hear broadcasts yet; retrying");
+                tokio::time::sleep(ROUND).await;
+            }
+        }
+    };
+    tokio::spawn(answer_broadcasts(cluster.clone(), routing.bus.clone(), questions));
     tracing::info!(shards = SHARDS, "joining the routing cluster");
     let mut round = tokio::time::interval(ROUND);
     round.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -259,6 +355,7 @@ async fn one_round(cluster: &Arc<Cluster>, routing: &Routing, rounds: u64) {
         }
     };
     let nodes = leases.iter().filter(|l| l.name.starts_with("node:")).count().max(1);
+    cluster.nodes.store(nodes, Ordering::SeqCst);
     let drivers: HashMap<u32, String> = leases
         .iter()
         .filter_map(|l| Some((l.name.strip_prefix("shard:")?.parse::<u32>().ok()?, l.holder.clone())))
@@ -338,6 +435,38 @@ async fn let_go(cluster: &Arc<Cluster>, routing: &Routing, shard: u32, release: 
             tracing::warn!(shard, error = %e, "could not release a shard lease; it expires by itself");
         }
         cluster.drivers.lock().unwrap_or_else(|e| e.into_inner()).remove(&shard);
+    }
+}
+
+async fn answer_broadcasts(
+    cluster: Arc<Cluster>,
+    bus: Arc<dyn Bus>,
+    mut questions: Box<dyn switchboard_bus::Consumer>,
+) {
+    while let Some(d) = questions.next().await {
+        let kind = d.message.topic.rsplit('.').next().unwrap_or_default().to_owned();
+        let question = serde_json::from_slice::<Broadcast>(&d.message.payload);
+        let _ = d.ack().await;
+        let Ok(question) = question else {
+            tracing::warn!("malformed broadcast dropped");
+            continue;
+        };
+        if question.from == cluster.node {
+            continue;
+        }
+        let handler = cluster.handlers.lock().unwrap_or_else(|e| e.into_inner()).get(&kind).cloned();
+        let bus = bus.clone();
+        tokio::spawn(async move {
+            let value = match handler {
+                Some(h) => h(question.payload).await,
+                None => serde_json::Value::Null,
+            };
+            let answer = Answer { id: question.id, reply: Reply::Broadcast(value) };
+            let Ok(body) = serde_json::to_vec(&answer) else { return };
+            if let Err(e) = bus.publish(Message::new(format!("cluster.node.{}.reply", question.from), body)).await {
+                tracing::warn!(error = %e, "a broadcast answer could not be sent");
+            }
+        });
     }
 }
 

@@ -27,7 +27,7 @@ use switchboard_routing::{QueueStats, RoutingError};
 use switchboard_store::Store;
 use tokio::sync::{mpsc, oneshot};
 
-pub use cluster::{SHARDS, shard_of};
+pub use cluster::{BroadcastHandler, Cluster, SHARDS, shard_of};
 pub use shard::AgentStatus;
 
 /// A request to a shard.
@@ -136,6 +136,11 @@ impl Routing {
         let routing = Self { cluster: Some(cluster.clone()), ..Self::new(store, bus) };
         tokio::spawn(cluster::keep(cluster, routing.clone()));
         routing
+    }
+
+    /// The cluster this replica belongs to (distributed mode).
+    pub fn cluster(&self) -> Option<&Arc<cluster::Cluster>> {
+        self.cluster.as_ref()
     }
 
     /// This replica's name in the cluster, if clustered.

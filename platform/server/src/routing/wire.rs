@@ -62,6 +62,8 @@ pub enum Reply {
     Position(Option<(u32, Option<u32>)>),
     /// The shard is not driven there (any more).
     Gone,
+    /// One replica's answer to a broadcast question.
+    Broadcast(serde_json::Value),
 }
 
 /// A [`RoutingError`] on the wire.

@@ -170,12 +170,47 @@ async fn connected_call(state: &AppState, p: &Principal, id: &str) -> Result<(Co
     Ok((contact, call))
 }
 
-async fn command(state: &AppState, call: &str, command: CallCommand) -> Result<(), ApiError> {
+/// The broadcast kind asking other replicas to command a call on their edges.
+pub const CALL_COMMAND_BROADCAST: &str = "call_command";
+
+/// How long a button waits for the replicas to answer (each edge has its own 10 s limit).
+const CALL_COMMAND_WAIT: std::time::Duration = std::time::Duration::from_secs(12);
+
+/// This replica's answer to another's call command: the result from our edges, as JSON.
+pub async fn answer_call_command(edges: &super::edges::Edges, question: Value) -> Value {
+    let call = question["call_id"].as_str().unwrap_or_default().to_owned();
+    let result = match serde_json::from_value::<CallCommand>(question["command"].clone()) {
+        Ok(command) if edges.any() => edges.command(&call, command).await,
+        Ok(_) => Err(CommandError::NoSuchCall),
+        Err(e) => Err(CommandError::NotNow(format!("unknown command: {e}"))),
+    };
+    serde_json::to_value(result).unwrap_or(Value::Null)
+}
+
+/// Carries out `command` on the call, on this replica's edges or, in distributed mode, on the
+/// edges linked to another replica.
+pub async fn command_call(state: &AppState, call: &str, command: CallCommand) -> Result<(), CommandError> {
     let edges = &state.voice.edges;
-    if !edges.any() {
+    let here = if edges.any() { edges.command(call, command.clone()).await } else { Err(CommandError::NoSuchCall) };
+    let Some(cluster) = state.routing.cluster() else { return here };
+    if here != Err(CommandError::NoSuchCall) {
+        return here;
+    }
+    let question = serde_json::json!({"call_id": call, "command": command});
+    let parse = |v: &Value| serde_json::from_value::<Result<(), CommandError>>(v.clone()).ok();
+    let answers = cluster
+        .broadcast(&*state.bus, CALL_COMMAND_BROADCAST, question, CALL_COMMAND_WAIT, |v| {
+            parse(v).is_some_and(|r| r != Err(CommandError::NoSuchCall))
+        })
+        .await;
+    answers.iter().filter_map(parse).find(|r| *r != Err(CommandError::NoSuchCall)).unwrap_or(here)
+}
+
+async fn command(state: &AppState, call: &str, command: CallCommand) -> Result<(), ApiError> {
+    if !state.voice.edges.any() && state.routing.cluster().is_none() {
         return Err(ApiError::Unavailable("no edge is running or linked".into()));
     }
-    edges.command(call, command).await.map_err(|e| match e {
+    command_call(state, call, command).await.map_err(|e| match e {
         CommandError::NoSuchCall => ApiError::Conflict("the call has ended".into()),
         CommandError::NotNow(why) => ApiError::Conflict(why),
         CommandError::Stopped => ApiError::Unavailable("the edge holding the call is not answering".into()),

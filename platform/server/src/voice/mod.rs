@@ -86,6 +86,17 @@ pub async fn start(
     if handle.is_some() || state.voice.links_enabled() {
         control::follow_routing(state.clone()).await?;
     }
+    if let Some(cluster) = state.routing.cluster() {
+        // Another replica's agent may press a button for a call on one of our edges.
+        let edges = state.voice.edges.clone();
+        cluster.on_broadcast(
+            control::CALL_COMMAND_BROADCAST,
+            Arc::new(move |question| {
+                let edges = edges.clone();
+                Box::pin(async move { control::answer_call_command(&edges, question).await })
+            }),
+        );
+    }
     if state.voice.links_enabled() {
         tracing::info!("stand-alone edges may link");
     }

@@ -368,3 +368,95 @@ async fn killing_the_replica_driving_a_shard_loses_no_contact_and_offers_none_tw
     db.cleanup().await;
     let _ = std::fs::remove_dir_all(root);
 }
+
+/// Two clustered registries in one process, on the in-process bus and one SQLite store: they
+/// split the shards, a question for a tenant driven by the other is forwarded and answered, and a
+/// broadcast reaches the other replica's handler (how a call button finds the replica whose
+/// edge holds the call).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_split_the_shards_forward_commands_and_hear_broadcasts() {
+    use switchboard_domain::{ChannelCosts, Role, Tenant, TenantId, TenantStatus, User, UserId, UserStatus};
+    use switchboard_server::routing::{Routing, shard_of};
+    use switchboard_store::NewTenant;
+
+    let db = TestDb::new(DbKind::Sqlite).await.expect("sqlite");
+    let store = db.store().await;
+    let bus: Arc<dyn switchboard_bus::Bus> = Arc::new(switchboard_bus::InProcessBus::new());
+    let a = Routing::clustered(store.clone(), bus.clone());
+    let b = Routing::clustered(store.clone(), bus.clone());
+    wait_until("the shards split", Duration::from_secs(30), || {
+        let (a, b) = (a.driven_shards(), b.driven_shards());
+        async move { a.len() + b.len() == 16 && a.iter().all(|s| !b.contains(s)) && a.len().abs_diff(b.len()) <= 1 }
+    })
+    .await;
+
+    // A tenant driven by b, asked through a.
+    let tenant = loop {
+        let t = TenantId::generate();
+        if b.driven_shards().contains(&shard_of(t)) {
+            break t;
+        }
+    };
+    let owner = User {
+        id: UserId::generate(),
+        tenant_id: tenant,
+        email: "owner@acme.example".parse().expect("email"),
+        name: "Owner".into(),
+        role: Role::Owner,
+        status: UserStatus::Active,
+        capacity: 100,
+        channel_costs: ChannelCosts::default(),
+        skills: vec![],
+        created_at: 1,
+    };
+    store
+        .create_tenant(NewTenant {
+            tenant: Tenant { id: tenant, name: "Acme".into(), status: TenantStatus::Active, created_at: 1 },
+            owner: owner.clone(),
+            password_hash: "$argon2id$fake".into(),
+        })
+        .await
+        .expect("tenant");
+    let agents = a.agents(tenant).await.expect("forwarded to b and answered");
+    assert_eq!(agents.iter().map(|s| s.agent_id).collect::<Vec<_>>(), [owner.id]);
+    // An engine refusal comes back as the same error.
+    let refused = a
+        .run(tenant, |r| {
+            switchboard_server::routing::Command::Accept(switchboard_domain::ContactId::generate(), owner.id, r)
+        })
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(switchboard_server::routing::ShardError::Routing(
+                switchboard_routing::RoutingError::NotOffered | switchboard_routing::RoutingError::UnknownContact
+            ))
+        ),
+        "{refused:?}"
+    );
+    // A tenant of no deployment gets no actor anywhere.
+    let stranger = loop {
+        let t = TenantId::generate();
+        if b.driven_shards().contains(&shard_of(t)) {
+            break t;
+        }
+    };
+    assert!(a.agents(stranger).await.is_err(), "unknown tenants are not routed");
+
+    // Broadcasts: b answers, a gathers.
+    let node_b = b.node().expect("clustered").to_owned();
+    b.cluster().expect("clustered").on_broadcast(
+        "echo",
+        Arc::new(move |q| {
+            let node = node_b.clone();
+            Box::pin(async move { json!({"node": node, "asked": q}) })
+        }),
+    );
+    let answers = a
+        .cluster()
+        .expect("clustered")
+        .broadcast(&*bus, "echo", json!({"call_id": "c1"}), Duration::from_secs(5), |_| true)
+        .await;
+    assert_eq!(answers, [json!({"node": b.node(), "asked": {"call_id": "c1"}})]);
+    db.cleanup().await;
+}
