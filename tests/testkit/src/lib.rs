@@ -6,6 +6,7 @@
 
 pub mod baresip;
 pub mod plugins;
+pub mod postgres;
 
 use std::path::PathBuf;
 use std::sync::Arc;

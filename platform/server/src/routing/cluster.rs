@@ -37,6 +37,8 @@ const LEASE_TTL: Duration = Duration::from_millis(5000);
 const HOLD_FOR: Duration = Duration::from_millis(3000);
 /// How often leases are renewed and the share of shards is checked.
 const ROUND: Duration = Duration::from_millis(1000);
+/// How long a confirmed wake counts (a moved shard's new driver starts its actors itself).
+const WOKEN_FOR: Duration = Duration::from_secs(30);
 /// How long a forwarded command waits for its answer.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(8);
 
@@ -80,6 +82,8 @@ pub struct Cluster {
     /// Who drives each shard, as of the last round.
     drivers: Mutex<HashMap<u32, String>>,
     pending: Mutex<HashMap<String, Responder>>,
+    /// Tenants whose driver confirmed a wake, and when (no need to ask again for a while).
+    woken: Mutex<HashMap<TenantId, Instant>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -115,6 +119,7 @@ impl Cluster {
             driven: Mutex::default(),
             drivers: Mutex::default(),
             pending: Mutex::default(),
+            woken: Mutex::default(),
         }
     }
 
@@ -155,8 +160,23 @@ impl Cluster {
 
     /// Makes the driver start the tenant's actor (so it consumes the tenant's intake).
     pub async fn wake(&self, bus: &dyn Bus, tenant: TenantId) {
-        if !matches!(self.call(bus, tenant, Request::Wake).await, Some(Reply::Done(Ok(())))) {
-            tracing::warn!(%tenant, "the replica driving this tenant did not confirm; it finds the contact on its next rebuild");
+        let recently = self
+            .woken
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&tenant)
+            .is_some_and(|at| at.elapsed() < WOKEN_FOR);
+        if recently {
+            return;
+        }
+        if matches!(self.call(bus, tenant, Request::Wake).await, Some(Reply::Done(Ok(())))) {
+            let mut woken = self.woken.lock().unwrap_or_else(|e| e.into_inner());
+            woken.retain(|_, at| at.elapsed() < WOKEN_FOR);
+            woken.insert(tenant, Instant::now());
+        } else {
+            // The shard's intake queue keeps the announcement, and the driver's periodic look
+            // at the store finds the contact anyway.
+            tracing::info!(%tenant, "the replica driving this tenant did not confirm a wake");
         }
     }
 

@@ -120,6 +120,10 @@ async fn drive(
     }
     shard.flush().await;
     let mut stats_every = tokio::time::interval(Duration::from_secs(1));
+    // A contact stored while its announcement could not be published (the broker restarting)
+    // is found here rather than waiting for the next rebuild.
+    let mut reconcile_every = tokio::time::interval(RECONCILE_EVERY);
+    reconcile_every.reset();
     loop {
         let deadline = shard.engine.next_deadline();
         let sleep = async {
@@ -158,6 +162,7 @@ async fn drive(
             () = sleep => {
                 let _ = shard.engine.handle(Input::Tick, now_ms());
             }
+            _ = reconcile_every.tick() => shard.reconcile().await,
             _ = stats_every.tick() => {
                 if shard.stats_dirty {
                     shard.publish_stats().await;
@@ -167,6 +172,9 @@ async fn drive(
         shard.flush().await;
     }
 }
+
+/// How often a shard looks in the store for waiting contacts it was never told about.
+const RECONCILE_EVERY: Duration = Duration::from_secs(10);
 
 fn profile(u: &User) -> AgentProfile {
     AgentProfile { id: u.id, skills: u.skills.clone(), capacity: u.capacity, costs: u.channel_costs.clone() }
@@ -278,6 +286,24 @@ impl Shard {
         }
         tracing::info!(open = self.open.len(), "routing shard ready");
         Ok(())
+    }
+
+    /// Takes in every waiting contact of the store that routing does not know.
+    async fn reconcile(&mut self) {
+        match self.store.open_contacts(self.tenant).await {
+            Ok(contacts) => {
+                // Young ones are left alone: a voicemail is stored first and announced once its
+                // recording is in place.
+                let settled = now_ms() - 15_000;
+                for c in contacts {
+                    if c.state == ContactState::Queued && c.enqueued_at < settled && !self.open.contains_key(&c.id) {
+                        tracing::info!(contact = %c.id, "routing a contact whose announcement never arrived");
+                        self.take_in(c.id).await;
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not look for unannounced contacts"),
+        }
     }
 
     /// A message from the intake queue: `{"op": "enqueue", "contact_id": ..}`. At least once:

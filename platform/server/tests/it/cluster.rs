@@ -43,6 +43,10 @@ impl Drop for Replica {
 }
 
 fn replica(db: &TestDb, amqp: &str, dir: &Path) -> Replica {
+    replica_on(&db.app_url, &db.owner_url, amqp, dir)
+}
+
+fn replica_on(app_url: &str, owner_url: &str, amqp: &str, dir: &Path) -> Replica {
     let port = free_port();
     std::fs::create_dir_all(dir).expect("dir");
     let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
@@ -50,8 +54,8 @@ fn replica(db: &TestDb, amqp: &str, dir: &Path) -> Replica {
         .env("SWITCHBOARD_SMTP_ADDR", "127.0.0.1:0")
         .env("SWITCHBOARD_SIP_ADDR", "off")
         .env("SWITCHBOARD_DATA_DIR", dir)
-        .env("SWITCHBOARD_DATABASE_URL", &db.app_url)
-        .env("SWITCHBOARD_DATABASE_OWNER_URL", &db.owner_url)
+        .env("SWITCHBOARD_DATABASE_URL", app_url)
+        .env("SWITCHBOARD_DATABASE_OWNER_URL", owner_url)
         .env("SWITCHBOARD_AMQP_URL", amqp)
         .env("SWITCHBOARD_JWT_SECRET", SECRET)
         .env("SWITCHBOARD_LOG", std::env::var("CLUSTER_LOG").unwrap_or_else(|_| "warn".into()))
@@ -459,4 +463,146 @@ async fn two_replicas_split_the_shards_forward_commands_and_hear_broadcasts() {
         .await;
     assert_eq!(answers, [json!({"node": b.node(), "asked": {"call_id": "c1"}})]);
     db.cleanup().await;
+}
+
+/// Signs a business up on `base`: the owner's token and a queue's id.
+async fn business(client: &reqwest::Client, base: &str) -> (String, Value) {
+    let signup: Value = client
+        .post(format!("{base}/api/v1/signup"))
+        .json(&json!({"business_name": "Acme", "email": "owner@acme.example", "password": "correct horse battery"}))
+        .send()
+        .await
+        .expect("signup")
+        .json()
+        .await
+        .expect("json");
+    let owner = signup["tokens"]["access_token"].as_str().expect("token").to_owned();
+    let queue =
+        rest(client, reqwest::Method::POST, format!("{base}/api/v1/queues"), &owner, Some(json!({"name": "support"})))
+            .await;
+    (owner, queue["id"].clone())
+}
+
+/// PostgreSQL stopped for longer than a lease's hold, then RabbitMQ restarted, each while
+/// contacts arrive on both replicas and an agent works: every contact the API accepted ends done
+/// exactly once, never offered twice; what was refused during a fault window was refused with a
+/// clear status (nothing half-done).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarting_postgresql_then_rabbitmq_under_load_loses_no_accepted_contact() {
+    let Some(amqp) = service_url("SWITCHBOARD_TEST_AMQP_URL", "RabbitMQ") else { return };
+    let Some(pg) = switchboard_testkit::postgres::PgServer::start() else { return };
+    pg.migrate().await;
+    let root: PathBuf = std::env::temp_dir().join(format!("sb-faults-{}", uuid::Uuid::new_v4().simple()));
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client");
+    let replicas = [
+        replica_on(&pg.app_url(), &pg.owner_url(), &amqp, &root.join("a")),
+        replica_on(&pg.app_url(), &pg.owner_url(), &amqp, &root.join("b")),
+    ];
+    for r in &replicas {
+        let base = r.base.clone();
+        wait_until("replica ready", Duration::from_secs(30), || {
+            let (client, base) = (client.clone(), base.clone());
+            async move { client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) }
+        })
+        .await;
+    }
+    let bases: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();
+    let (owner, queue) = business(&client, &bases[0]).await;
+    let mut socket = connect(&replicas[1].addr, &owner).await;
+    assert_eq!(next_json(&mut socket).await["type"], "hello");
+    command(&mut socket, json!({"type": "presence", "status": "available"})).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker = tokio::spawn(work(socket, stop.clone(), client.clone(), bases[1].clone(), owner.clone()));
+
+    // Contacts arrive every 150 ms, alternating replicas; each attempt is tagged with its phase.
+    let phase = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let loading = Arc::new(AtomicBool::new(true));
+    let load = tokio::spawn({
+        let (client, owner, bases, phase, loading) =
+            (client.clone(), owner.clone(), bases.clone(), phase.clone(), loading.clone());
+        async move {
+            let mut accepted = Vec::new();
+            let mut tries = [(0u32, 0u32); 5];
+            let mut i = 0;
+            while loading.load(Ordering::SeqCst) {
+                let p = phase.load(Ordering::SeqCst);
+                let res = client
+                    .post(format!("{}/api/v1/contacts", bases[i % 2]))
+                    .bearer_auth(&owner)
+                    .json(&json!({"channel": "voice", "queue_id": queue}))
+                    .send()
+                    .await;
+                tries[p].0 += 1;
+                match res {
+                    Ok(r) if r.status() == reqwest::StatusCode::CREATED => {
+                        let body: Value = r.json().await.expect("json");
+                        accepted.push(body["id"].as_str().expect("id").to_owned());
+                    }
+                    Ok(r) => {
+                        assert!(r.status().is_server_error(), "a fault is a 5xx, not {}", r.status());
+                        tries[p].1 += 1;
+                    }
+                    Err(_) => tries[p].1 += 1,
+                }
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            (accepted, tries)
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    phase.store(1, Ordering::SeqCst);
+    pg.stop();
+    // Longer than a lease's hold (3 s): every shard stops, then is taken again.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    pg.resume();
+    phase.store(2, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    phase.store(3, Ordering::SeqCst);
+    let root_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let restarted = tokio::task::spawn_blocking(move || {
+        Command::new(root_dir.join("infra/services.sh")).arg("restart-rabbitmq").status().expect("services.sh")
+    })
+    .await
+    .expect("join");
+    assert!(restarted.success(), "RabbitMQ restart failed");
+    phase.store(4, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    loading.store(false, Ordering::SeqCst);
+    let (accepted, tries) = load.await.expect("load");
+    let names = ["steady", "PostgreSQL down", "after PostgreSQL", "RabbitMQ restarting", "after RabbitMQ"];
+    for (name, (n, failed)) in names.iter().zip(tries) {
+        eprintln!("faults: {name}: {failed} of {n} new contacts refused");
+    }
+    assert_eq!(tries[0].1 + tries[2].1 + tries[4].1, 0, "refusals outside the fault windows: {tries:?}");
+    assert!(accepted.len() > 40, "{} contacts accepted", accepted.len());
+
+    let took = wait_until("every accepted contact served", Duration::from_secs(120), || {
+        let (client, base, owner, ids) = (client.clone(), bases[0].clone(), owner.clone(), accepted.clone());
+        async move {
+            for id in &ids {
+                let Ok(r) = client.get(format!("{base}/api/v1/contacts/{id}")).bearer_auth(&owner).send().await else {
+                    return false;
+                };
+                let Ok(c) = r.json::<Value>().await else { return false };
+                if c["state"] != "done" {
+                    return false;
+                }
+            }
+            true
+        }
+    })
+    .await;
+    stop.store(true, Ordering::SeqCst);
+    let served = worker.await.expect("worker");
+    eprintln!(
+        "faults: {} accepted contacts all served ({served} by the agent), the last {took:?} after the load",
+        accepted.len()
+    );
+    for id in &accepted {
+        let c = rest(&client, reqwest::Method::GET, format!("{}/api/v1/contacts/{id}", bases[0]), &owner, None).await;
+        assert_clean_history(id, &c);
+    }
+    drop(replicas);
+    let _ = std::fs::remove_dir_all(root);
 }
