@@ -150,6 +150,20 @@ async fn serve(socket: &mut Socket, id: Value) -> usize {
     0
 }
 
+/// Whether every one of `ids` is done.
+async fn all_done(client: reqwest::Client, base: String, token: String, ids: Vec<String>) -> bool {
+    for id in &ids {
+        let Ok(r) = client.get(format!("{base}/api/v1/contacts/{id}")).bearer_auth(&token).send().await else {
+            return false;
+        };
+        let Ok(c) = r.json::<Value>().await else { return false };
+        if c["state"] != "done" {
+            return false;
+        }
+    }
+    true
+}
+
 /// No contact is ever offered while an earlier offer of it is outstanding, and it ends once.
 fn assert_clean_history(id: &str, contact: &Value) {
     let events = contact["events"].as_array().expect("events");
@@ -326,19 +340,7 @@ async fn killing_the_replica_driving_a_shard_loses_no_contact_and_offers_none_tw
         tokio::spawn(work(second, stop.clone(), client.clone(), other_base.clone(), agent.clone())),
     ];
     let all_done = wait_until("every contact finished", Duration::from_secs(60), || {
-        let (client, base, owner, ids) = (client.clone(), other_base.clone(), owner.clone(), ids.clone());
-        async move {
-            for id in &ids {
-                let Ok(r) = client.get(format!("{base}/api/v1/contacts/{id}")).bearer_auth(&owner).send().await else {
-                    return false;
-                };
-                let Ok(c) = r.json::<Value>().await else { return false };
-                if c["state"] != "done" {
-                    return false;
-                }
-            }
-            true
-        }
+        all_done(client.clone(), other_base.clone(), owner.clone(), ids.clone())
     })
     .await;
     stop.store(true, Ordering::SeqCst);
@@ -578,19 +580,7 @@ async fn restarting_postgresql_then_rabbitmq_under_load_loses_no_accepted_contac
     assert!(accepted.len() > 40, "{} contacts accepted", accepted.len());
 
     let took = wait_until("every accepted contact served", Duration::from_secs(120), || {
-        let (client, base, owner, ids) = (client.clone(), bases[0].clone(), owner.clone(), accepted.clone());
-        async move {
-            for id in &ids {
-                let Ok(r) = client.get(format!("{base}/api/v1/contacts/{id}")).bearer_auth(&owner).send().await else {
-                    return false;
-                };
-                let Ok(c) = r.json::<Value>().await else { return false };
-                if c["state"] != "done" {
-                    return false;
-                }
-            }
-            true
-        }
+        all_done(client.clone(), bases[0].clone(), owner.clone(), accepted.clone())
     })
     .await;
     stop.store(true, Ordering::SeqCst);
