@@ -185,7 +185,10 @@ pub async fn serve(
         .with_context(|| format!("binding HTTP on {}", config.http_addr))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, store = store.backend(), bus = state.bus.backend(), ready_in_ms = started.elapsed().as_millis() as u64, "switchboard ready");
+    let routing = state.routing.clone();
     axum::serve(listener, app::app(state)).with_graceful_shutdown(shutdown).await.context("HTTP server")?;
+    // The other replicas take this one's routing shards now, not when its leases run out.
+    routing.leave().await;
     tracing::info!("switchboard stopped");
     Ok(())
 }

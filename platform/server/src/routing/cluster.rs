@@ -84,6 +84,8 @@ pub struct Cluster {
     pending: Mutex<HashMap<String, Responder>>,
     /// Tenants whose driver confirmed a wake, and when (no need to ask again for a while).
     woken: Mutex<HashMap<TenantId, Instant>>,
+    /// Set when the process stops: no more shards are taken.
+    leaving: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -120,6 +122,7 @@ impl Cluster {
             drivers: Mutex::default(),
             pending: Mutex::default(),
             woken: Mutex::default(),
+            leaving: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -329,7 +332,24 @@ async fn keep_in_span(cluster: Arc<Cluster>, routing: Routing) {
     }
 }
 
+/// Hands every shard over at once (the process is stopping): actors stop, leases are released,
+/// and this replica's membership ends, so the others take over now rather than when the leases
+/// would have expired.
+pub async fn leave(cluster: &Arc<Cluster>, routing: &Routing) {
+    cluster.leaving.store(true, Ordering::SeqCst);
+    for shard in cluster.driven() {
+        let_go(cluster, routing, shard, true).await;
+    }
+    if let Err(e) = routing.store.release_lease(&format!("node:{}", cluster.node), &cluster.node).await {
+        tracing::warn!(error = %e, "could not end this replica's membership; it expires by itself");
+    }
+    tracing::info!("left the routing cluster");
+}
+
 async fn one_round(cluster: &Arc<Cluster>, routing: &Routing, rounds: u64) {
+    if cluster.leaving.load(Ordering::SeqCst) {
+        return;
+    }
     let store = &routing.store;
     let ttl = i64::try_from(LEASE_TTL.as_millis()).unwrap_or(5000);
     let started = Instant::now();

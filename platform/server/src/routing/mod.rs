@@ -143,6 +143,14 @@ impl Routing {
         self.cluster.as_ref()
     }
 
+    /// Hands this replica's shards to the others at once (a graceful stop); a no-op outside
+    /// distributed mode.
+    pub async fn leave(&self) {
+        if let Some(c) = &self.cluster {
+            cluster::leave(c, self).await;
+        }
+    }
+
     /// This replica's name in the cluster, if clustered.
     pub fn node(&self) -> Option<&str> {
         self.cluster.as_deref().map(cluster::Cluster::node)

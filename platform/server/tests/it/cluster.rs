@@ -142,9 +142,21 @@ async fn serve(socket: &mut Socket, id: Value) -> usize {
     {
         // A stale offer (withdrawn when the shard moved) is refused; the next one comes.
         if ask(socket, json!({"type": "accept", "contact_id": id})).await["type"] == "ack" {
-            let done = ask(socket, json!({"type": "complete", "contact_id": id, "wrap_up_secs": 0})).await;
-            assert_eq!(done["type"], "ack", "{done}");
-            return 1;
+            // A command lost in a fault window is answered 503 ("unavailable"): the agent presses
+            // the button again, as a person at the console would.
+            for _ in 0..20 {
+                let done = ask(socket, json!({"type": "complete", "contact_id": id, "wrap_up_secs": 0})).await;
+                if done["type"] == "ack" {
+                    return 1;
+                }
+                if done["error"]["code"] != "unavailable" {
+                    // The lost answer was to a completion that happened: the contact is over
+                    // (the store's history is checked at the end either way).
+                    return 0;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            panic!("{id} could not be completed in 10 s of retries");
         }
     }
     0
@@ -349,7 +361,7 @@ async fn killing_the_replica_driving_a_shard_loses_no_contact_and_offers_none_tw
         served += w.await.expect("worker");
     }
     eprintln!("cluster: the last {served} contacts served {all_done:?} after the failover");
-    assert!(served >= 7, "the offered one, the waiting three and the four new ones: {served}");
+    assert!(served >= 6, "the offered one, the waiting three and the four new ones: {served}");
     for id in &ids {
         let c = rest(&client, reqwest::Method::GET, format!("{other_base}/api/v1/contacts/{id}"), &owner, None).await;
         assert_clean_history(id, &c);
@@ -464,6 +476,17 @@ async fn two_replicas_split_the_shards_forward_commands_and_hear_broadcasts() {
         .broadcast(&*bus, "echo", json!({"call_id": "c1"}), Duration::from_secs(5), |_| true)
         .await;
     assert_eq!(answers, [json!({"node": b.node(), "asked": {"call_id": "c1"}})]);
+
+    // A graceful stop hands b's shards over at once, well before its leases would expire (5 s).
+    b.leave().await;
+    assert!(b.driven_shards().is_empty());
+    let handed_over = wait_until("a takes every shard", Duration::from_secs(4), || {
+        let a = a.driven_shards();
+        async move { a.len() == 16 }
+    })
+    .await;
+    eprintln!("cluster: a graceful stop's shards were taken over in {handed_over:?}");
+    assert!(a.agents(tenant).await.is_ok(), "the tenant is driven by a now");
     db.cleanup().await;
 }
 
