@@ -86,6 +86,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::NotFound,
             StoreError::Backend(m) => ApiError::Unavailable(m),
             StoreError::Corrupt(m) => ApiError::Internal(m),
+            StoreError::Fenced(m) => ApiError::Unavailable(m),
         }
     }
 }

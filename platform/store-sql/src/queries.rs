@@ -6,7 +6,7 @@ use switchboard_domain::{
     UserId, WebhookDelivery, WebhookId,
 };
 use switchboard_store::{
-    ApiKeySecret, ContactFilter, Credentials, DocKind, Lease, NewTenant, Page, PageRequest, RefreshOutcome,
+    ApiKeySecret, ContactFilter, Credentials, DocKind, Fence, Lease, NewTenant, Page, PageRequest, RefreshOutcome,
     RefreshToken, Session, Store, StoreError, StoredDoc, TenantEvent,
 };
 
@@ -716,27 +716,7 @@ impl Store for SqlStore {
         contact: &Contact,
         event: &ContactEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin(Some(tenant), true).await?;
-        let done = sqlx::query(&self.sql(
-            "UPDATE contacts SET queue_id = $3, state = $4, agent_id = $5, updated_at = $6, body = $7, customer = $8 \
-             WHERE tenant_id = $1 AND id = $2",
-        ))
-        .bind(tenant.to_string())
-        .bind(contact.id.to_string())
-        .bind(contact.queue_id.to_string())
-        .bind(contact.state.as_str())
-        .bind(contact.agent_id.map(|a| a.to_string()))
-        .bind(contact.updated_at)
-        .bind(contact_json(contact)?)
-        .bind(contact.customer.clone())
-        .execute(&mut *tx.tx)
-        .await
-        .map_err(backend_err)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        self.append_event(&mut tx, tenant, contact.id, event).await?;
-        tx.commit().await
+        self.write_contact(tenant, contact, event, None).await
     }
 
     async fn contact(&self, tenant: TenantId, id: ContactId) -> Result<Option<Contact>, StoreError> {
@@ -1493,6 +1473,16 @@ impl Store for SqlStore {
         tx.commit().await
     }
 
+    async fn update_contact_fenced(
+        &self,
+        tenant: TenantId,
+        contact: &Contact,
+        event: &ContactEvent,
+        fence: &Fence,
+    ) -> Result<(), StoreError> {
+        self.write_contact(tenant, contact, event, Some(fence)).await
+    }
+
     async fn live_leases(&self, prefix: &str) -> Result<Vec<Lease>, StoreError> {
         let sql = format!(
             "SELECT name, holder, epoch, expires_at FROM leases WHERE expires_at > {} AND substr(name, 1, CAST($1 AS INTEGER)) = $2 ORDER BY name",
@@ -1723,4 +1713,59 @@ fn message_row(row: &sqlx::any::AnyRow) -> Result<ChannelMessage, StoreError> {
         serde_json::from_str(&text(row, "body")?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     m.seq = u64::try_from(int(row, "seq")?).unwrap_or(0);
     Ok(m)
+}
+
+impl SqlStore {
+    /// A contact transition, optionally fenced by a lease (see `Store::update_contact_fenced`).
+    async fn write_contact(
+        &self,
+        tenant: TenantId,
+        contact: &Contact,
+        event: &ContactEvent,
+        fence: Option<&Fence>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin(Some(tenant), true).await?;
+        if let Some(fence) = fence {
+            // FOR SHARE on PostgreSQL: a takeover's lease update waits for this transaction, so
+            // the new driver's rebuild sees this write. SQLite has one writer at a time anyway.
+            let lock = if self.backend == crate::Backend::Postgres { " FOR SHARE" } else { "" };
+            let sql = format!(
+                "SELECT epoch FROM leases WHERE name = $1 AND holder = $2 AND epoch = $3 AND expires_at > {}{lock}",
+                self.db_now_ms()
+            );
+            let held = sqlx::query(&self.sql(&sql))
+                .bind(fence.lease.clone())
+                .bind(fence.holder.clone())
+                .bind(i64::try_from(fence.epoch).unwrap_or(i64::MAX))
+                .fetch_optional(&mut *tx.tx)
+                .await
+                .map_err(backend_err)?;
+            if held.is_none() {
+                return Err(StoreError::Fenced(format!(
+                    "{} is no longer {}'s at epoch {}",
+                    fence.lease, fence.holder, fence.epoch
+                )));
+            }
+        }
+        let done = sqlx::query(&self.sql(
+            "UPDATE contacts SET queue_id = $3, state = $4, agent_id = $5, updated_at = $6, body = $7, customer = $8 \
+             WHERE tenant_id = $1 AND id = $2",
+        ))
+        .bind(tenant.to_string())
+        .bind(contact.id.to_string())
+        .bind(contact.queue_id.to_string())
+        .bind(contact.state.as_str())
+        .bind(contact.agent_id.map(|a| a.to_string()))
+        .bind(contact.updated_at)
+        .bind(contact_json(contact)?)
+        .bind(contact.customer.clone())
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(backend_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.append_event(&mut tx, tenant, contact.id, event).await?;
+        tx.commit().await
+    }
 }

@@ -411,6 +411,38 @@ async fn contact_events_are_appended_in_order_with_the_state() {
 }
 
 #[tokio::test]
+async fn a_fenced_transition_is_written_only_while_its_lease_is_held_at_its_epoch() {
+    on_each_backend(|store, kind| async move {
+        let (a, owner) = tenant_with_owner(&store, "fence@a.example").await;
+        let mut c = contact(switchboard_domain::QueueId::generate(), 10);
+        store.create_contact(a, &c, &event("queued", 10)).await.expect("create");
+        let epoch = store.acquire_lease("shard:f", "n1", 60_000).await.expect("lease").expect("free");
+        let fence = switchboard_store::Fence { lease: "shard:f".into(), holder: "n1".into(), epoch };
+        c.state = switchboard_domain::ContactState::Offered;
+        c.agent_id = Some(owner.id);
+        store.update_contact_fenced(a, &c, &event("offered", 20), &fence).await.expect("held: written");
+        // The lease changes hands (n1 paused past its lease): n1's next write is refused.
+        store.release_lease("shard:f", "n1").await.expect("release");
+        store.acquire_lease("shard:f", "n2", 60_000).await.expect("lease").expect("n2 takes it");
+        let mut late = c.clone();
+        late.state = switchboard_domain::ContactState::Connected;
+        let refused = store.update_contact_fenced(a, &late, &event("connected", 30), &fence).await;
+        assert!(matches!(refused, Err(StoreError::Fenced(_))), "{kind:?}: {refused:?}");
+        assert_eq!(store.contact(a, c.id).await.expect("read"), Some(c.clone()), "nothing written");
+        assert_eq!(store.contact_events(a, c.id).await.expect("events").len(), 2);
+        // Even the same holder at an older epoch is refused.
+        store.release_lease("shard:f", "n2").await.expect("release");
+        let newer = store.acquire_lease("shard:f", "n1", 60_000).await.expect("lease").expect("n1 again");
+        assert!(newer > epoch);
+        let stale = store.update_contact_fenced(a, &late, &event("connected", 40), &fence).await;
+        assert!(matches!(stale, Err(StoreError::Fenced(_))), "{stale:?}");
+        let current = switchboard_store::Fence { epoch: newer, ..fence };
+        store.update_contact_fenced(a, &late, &event("connected", 50), &current).await.expect("current epoch");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn open_contacts_come_back_oldest_first_and_only_for_their_tenant() {
     on_each_backend(|store, kind| async move {
         let (a, _) = tenant_with_owner(&store, "a@a.example").await;

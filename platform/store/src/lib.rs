@@ -35,6 +35,9 @@ pub enum StoreError {
     /// The database failed or is unreachable.
     #[error("database error: {0}")]
     Backend(String),
+    /// A fenced write refused: the writer's lease has moved on (another replica drives now).
+    #[error("lease lost: {0}")]
+    Fenced(String),
 }
 
 /// What a contact search asks for; every given field must match.
@@ -436,6 +439,16 @@ pub trait Store: Send + Sync + 'static {
     async fn acquire_lease(&self, name: &str, holder: &str, ttl_ms: i64) -> Result<Option<u64>, StoreError>;
     /// Gives up `holder`'s lease `name` at once (nothing happens if someone else holds it).
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+    /// [`Store::update_contact`], but only while `fence`'s holder still has the lease at its epoch
+    /// ([`StoreError::Fenced`] otherwise, nothing written); the lease row is held for the
+    /// transaction, so it cannot change hands between the check and the write.
+    async fn update_contact_fenced(
+        &self,
+        tenant: TenantId,
+        contact: &Contact,
+        event: &ContactEvent,
+        fence: &Fence,
+    ) -> Result<(), StoreError>;
     /// The unexpired leases whose names start with `prefix`.
     async fn live_leases(&self, prefix: &str) -> Result<Vec<Lease>, StoreError>;
     /// Remembers an agent's presence (JSON of `Presence`), so routing can restore it elsewhere.
@@ -448,6 +461,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// The remembered presences of a tenant's agents.
     async fn agent_presences(&self, tenant: TenantId) -> Result<Vec<(UserId, String)>, StoreError>;
+}
+
+/// A lease a writer must still hold for its write to count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    /// The lease (`shard:3`).
+    pub lease: String,
+    /// Its holder.
+    pub holder: String,
+    /// The epoch the holder took it at.
+    pub epoch: u64,
 }
 
 /// A lease someone holds.

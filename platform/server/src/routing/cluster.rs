@@ -140,6 +140,13 @@ impl Cluster {
             .is_some_and(|d| d.valid_until > Instant::now())
     }
 
+    /// The fence for writes of `shard` while this replica drives it.
+    pub fn fence(&self, shard: u32) -> Option<switchboard_store::Fence> {
+        let driven = self.driven.lock().unwrap_or_else(|e| e.into_inner());
+        let d = driven.get(&shard).filter(|d| d.valid_until > Instant::now())?;
+        Some(switchboard_store::Fence { lease: lease_name(shard), holder: self.node.clone(), epoch: d.epoch })
+    }
+
     /// The shards driven here, in order.
     pub fn driven(&self) -> Vec<u32> {
         let mut v: Vec<u32> = self.driven.lock().unwrap_or_else(|e| e.into_inner()).keys().copied().collect();

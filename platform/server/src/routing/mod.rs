@@ -183,10 +183,12 @@ impl Routing {
     /// The tenant's shard actor in this process, started if needed; `None` when another replica
     /// drives it.
     fn local(&self, tenant: TenantId) -> Option<mpsc::Sender<Command>> {
-        let restore_presence = match &self.cluster {
-            Some(c) if !c.drives(cluster::shard_of(tenant)) => return None,
-            Some(_) => true,
-            None => false,
+        let (restore_presence, fence) = match &self.cluster {
+            Some(c) => match c.fence(cluster::shard_of(tenant)) {
+                Some(fence) => (true, Some(fence)),
+                None => return None,
+            },
+            None => (false, None),
         };
         let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(actor) = shards.get(&tenant)
@@ -196,7 +198,7 @@ impl Routing {
         }
         let (tx, rx) = mpsc::channel(1024);
         let (stop_tx, stop) = oneshot::channel();
-        let options = shard::Options { restore_presence };
+        let options = shard::Options { restore_presence, fence };
         let task = tokio::spawn(shard::run(tenant, self.store.clone(), self.bus.clone(), rx, stop, options));
         shards.insert(tenant, Actor { tx: tx.clone(), _stop: stop_tx, task });
         Some(tx)

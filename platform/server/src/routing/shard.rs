@@ -33,15 +33,21 @@ pub struct AgentStatus {
 }
 
 /// How a shard starts.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Put agents back in the presence they last had (the shard moved between replicas while
     /// their consoles stayed connected), rather than offline as after a restart.
     pub restore_presence: bool,
+    /// Distributed mode: contact transitions are written only while this replica still holds the
+    /// shard's lease at the epoch it took it (a replica paused past its hold cannot write after
+    /// its successor took over).
+    pub fence: Option<switchboard_store::Fence>,
 }
 
 struct Shard {
     options: Options,
+    /// A fenced write was refused: another replica drives this shard now; stop at once.
+    fenced: bool,
     /// The presence last stored per agent (stored again only when it changes).
     presence_saved: HashMap<UserId, Presence>,
     tenant: TenantId,
@@ -82,6 +88,7 @@ async fn drive(
     let topic = tenant_topic(tenant);
     let mut shard = Shard {
         options,
+        fenced: false,
         presence_saved: HashMap::new(),
         tenant,
         store,
@@ -134,6 +141,10 @@ async fn drive(
         };
         tokio::select! {
             _ = &mut stop => break,
+            () = async {}, if shard.fenced => {
+                tracing::warn!("this replica lost the shard's lease; stopping");
+                break;
+            }
             cmd = rx.recv() => match cmd {
                 Some(cmd) => shard.command(cmd).await,
                 None => break,
@@ -249,7 +260,7 @@ impl Shard {
                 c.updated_at = now;
                 let data = json!({"agent_id": agent, "reason": "shard_moved"});
                 let event = ContactEvent { seq: 0, at: now, kind: "offer_withdrawn".into(), data: data.clone() };
-                self.store.update_contact(self.tenant, &c, &event).await?;
+                self.save(&c, &event).await?;
                 let mut body = data;
                 body["type"] = json!("contact");
                 body["event"] = json!("offer_withdrawn");
@@ -265,7 +276,7 @@ impl Shard {
                 c.state = ContactState::Done;
                 c.updated_at = now;
                 let event = ContactEvent { seq: 0, at: now, kind: "done".into(), data: json!({"reason": "restart"}) };
-                self.store.update_contact(self.tenant, &c, &event).await?;
+                self.save(&c, &event).await?;
                 continue;
             }
             let agent = (c.state == ContactState::Connected).then_some(c.agent_id).flatten();
@@ -280,12 +291,25 @@ impl Shard {
                     c.updated_at = now;
                     let event =
                         ContactEvent { seq: 0, at: now, kind: "failed".into(), data: json!({"reason": e.to_string()}) };
-                    self.store.update_contact(self.tenant, &c, &event).await?;
+                    self.save(&c, &event).await?;
                 }
             }
         }
         tracing::info!(open = self.open.len(), "routing shard ready");
         Ok(())
+    }
+
+    /// Stores a contact transition (fenced by the shard's lease in distributed mode).
+    async fn save(&mut self, contact: &Contact, event: &ContactEvent) -> Result<(), switchboard_store::StoreError> {
+        let result = match &self.options.fence {
+            Some(fence) => self.store.update_contact_fenced(self.tenant, contact, event, fence).await,
+            None => self.store.update_contact(self.tenant, contact, event).await,
+        };
+        if let Err(switchboard_store::StoreError::Fenced(why)) = &result {
+            tracing::warn!(contact = %contact.id, %why, "transition refused: the shard moved");
+            self.fenced = true;
+        }
+        result
     }
 
     /// Takes in every waiting contact of the store that routing does not know.
@@ -494,7 +518,7 @@ impl Shard {
             kind: "annotated".into(),
             data: json!({"by": by, "attributes": attributes}),
         };
-        if let Err(e) = self.store.update_contact(self.tenant, &contact, &event).await {
+        if let Err(e) = self.save(&contact, &event).await {
             tracing::error!(contact = %id, error = %e, "annotation not stored");
             return Err(RoutingError::Invalid("the contact could not be stored"));
         }
@@ -617,7 +641,7 @@ impl Shard {
         contact.updated_at = at;
         let event = ContactEvent { seq: 0, at, kind: kind.into(), data: data.clone() };
         // Persisted before announced: what a console shows is in the store.
-        if let Err(e) = self.store.update_contact(self.tenant, &contact, &event).await {
+        if let Err(e) = self.save(&contact, &event).await {
             tracing::error!(contact = %id, error = %e, "contact transition not stored");
         }
         let mut body = data;

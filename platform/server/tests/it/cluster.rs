@@ -85,7 +85,22 @@ async fn ask(socket: &mut Socket, mut cmd: Value) -> Value {
     let reference = uuid::Uuid::new_v4().to_string();
     cmd["ref"] = json!(reference);
     socket.send(Message::Text(cmd.to_string().into())).await.expect("send");
-    until(socket, "the command's answer", |v| v["ref"] == json!(reference)).await
+    // Longer than a console's usual patience: while the database is down a command waits for it
+    // (up to 10 s for a connection) and for its shard to have a driver again.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, socket.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => {
+                let v: Value = serde_json::from_str(&t).expect("json");
+                if v["ref"] == json!(reference) {
+                    return v;
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("no answer to {cmd} within 40 s: {other:?}"),
+        }
+    }
 }
 
 /// The agent's offers now, as a console loads them when it (re)connects.
