@@ -18,9 +18,9 @@ use serde_json::{Value, json};
 use switchboard_testkit::{DbKind, TestDb, service_url};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::rest;
 use crate::common::wait_until;
 use crate::common::ws::{Socket, command, connect, is_offer, next_json, until};
+use crate::common::{rest, sign_up};
 
 const SECRET: &str = "a-cluster-wide-jwt-secret-of-enough-bytes!";
 
@@ -218,14 +218,7 @@ async fn killing_the_replica_driving_a_shard_loses_no_contact_and_offers_none_tw
     let root: PathBuf = std::env::temp_dir().join(format!("sb-cluster-{}", uuid::Uuid::new_v4().simple()));
     let client = reqwest::Client::new();
     let mut replicas = vec![replica(&db, &amqp, &root.join("a")), replica(&db, &amqp, &root.join("b"))];
-    for r in &replicas {
-        let base = r.base.clone();
-        wait_until("replica ready", Duration::from_secs(30), || {
-            let (client, base) = (client.clone(), base.clone());
-            async move { client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) }
-        })
-        .await;
-    }
+    all_ready(&client, &replicas).await;
     // The shards are split: every one driven by exactly one replica, each replica some.
     let bases: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();
     let balanced = wait_until("shards split between the replicas", Duration::from_secs(40), || {
@@ -240,15 +233,7 @@ async fn killing_the_replica_driving_a_shard_loses_no_contact_and_offers_none_tw
     .await;
     eprintln!("cluster: 16 shards split 8/8 between two replicas {balanced:?} after both were ready");
 
-    let signup: Value = client
-        .post(format!("{}/api/v1/signup", replicas[0].base))
-        .json(&json!({"business_name": "Acme", "email": "owner@acme.example", "password": "correct horse battery"}))
-        .send()
-        .await
-        .expect("signup")
-        .json()
-        .await
-        .expect("json");
+    let signup = sign_up(&client, &replicas[0].base, "Acme", "owner@acme.example").await;
     let owner = signup["tokens"]["access_token"].as_str().expect("token").to_owned();
     let tenant: switchboard_domain::TenantId = signup["tenant"]["id"].as_str().expect("tenant").parse().expect("id");
     let shard = switchboard_server::routing::shard_of(tenant);
@@ -505,17 +490,21 @@ async fn two_replicas_split_the_shards_forward_commands_and_hear_broadcasts() {
     db.cleanup().await;
 }
 
+/// Waits until every replica answers `/readyz`.
+async fn all_ready(client: &reqwest::Client, replicas: &[Replica]) {
+    for r in replicas {
+        let base = r.base.clone();
+        wait_until("replica ready", Duration::from_secs(30), || {
+            let (client, base) = (client.clone(), base.clone());
+            async move { client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) }
+        })
+        .await;
+    }
+}
+
 /// Signs a business up on `base`: the owner's token and a queue's id.
 async fn business(client: &reqwest::Client, base: &str) -> (String, Value) {
-    let signup: Value = client
-        .post(format!("{base}/api/v1/signup"))
-        .json(&json!({"business_name": "Acme", "email": "owner@acme.example", "password": "correct horse battery"}))
-        .send()
-        .await
-        .expect("signup")
-        .json()
-        .await
-        .expect("json");
+    let signup = sign_up(client, base, "Acme", "owner@acme.example").await;
     let owner = signup["tokens"]["access_token"].as_str().expect("token").to_owned();
     let queue =
         rest(client, reqwest::Method::POST, format!("{base}/api/v1/queues"), &owner, Some(json!({"name": "support"})))
@@ -538,14 +527,7 @@ async fn restarting_postgresql_then_rabbitmq_under_load_loses_no_accepted_contac
         replica_on(&pg.app_url(), &pg.owner_url(), &amqp, &root.join("a")),
         replica_on(&pg.app_url(), &pg.owner_url(), &amqp, &root.join("b")),
     ];
-    for r in &replicas {
-        let base = r.base.clone();
-        wait_until("replica ready", Duration::from_secs(30), || {
-            let (client, base) = (client.clone(), base.clone());
-            async move { client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) }
-        })
-        .await;
-    }
+    all_ready(&client, &replicas).await;
     let bases: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();
     let (owner, queue) = business(&client, &bases[0]).await;
     let mut socket = connect(&replicas[1].addr, &owner).await;

@@ -164,15 +164,7 @@ async fn a_stand_alone_edge_links_and_its_calls_outlive_a_platform_restart() {
     assert_eq!(bad.send().await.expect("ask").status(), 400, "an unknown ask is refused");
 
     // A tenant with a number on the edge.
-    let signup: Value = client
-        .post(format!("{base}/api/v1/signup"))
-        .json(&json!({"business_name": "Edge Co", "email": "owner@edge.example", "password": "correct horse battery"}))
-        .send()
-        .await
-        .expect("signup")
-        .json()
-        .await
-        .expect("json");
+    let signup = crate::common::sign_up(&client, &base, "Edge Co", "owner@edge.example").await;
     let token = signup["tokens"]["access_token"].as_str().expect("token").to_owned();
     let queue: Value = client
         .post(format!("{base}/api/v1/queues"))

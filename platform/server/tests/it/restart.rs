@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::rest;
 use common::ws::{command, connect, is_offer, next_json, until};
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn start(dir: &std::path::Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_switchboard"))
@@ -51,15 +51,7 @@ async fn waiting_contacts_survive_a_restart_in_order_and_offers_resume() {
 
     let first = start(&dir, port);
     ready(&client, &base).await;
-    let signup: Value = client
-        .post(format!("{base}/api/v1/signup"))
-        .json(&json!({"business_name": "Acme", "email": "owner@acme.example", "password": "correct horse battery"}))
-        .send()
-        .await
-        .expect("signup")
-        .json()
-        .await
-        .expect("json");
+    let signup = common::sign_up(&client, &base, "Acme", "owner@acme.example").await;
     let token = signup["tokens"]["access_token"].as_str().expect("token").to_owned();
     let queue =
         rest(&client, reqwest::Method::POST, format!("{base}/api/v1/queues"), &token, Some(json!({"name": "support"})))

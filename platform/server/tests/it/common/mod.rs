@@ -261,3 +261,16 @@ pub async fn rest(
     assert!(status.is_success(), "{status}: {body}");
     body
 }
+
+/// Signs a business up on a real server at `base`; the answer (tenant, user, tokens).
+pub async fn sign_up(client: &reqwest::Client, base: &str, business: &str, email: &str) -> Value {
+    client
+        .post(format!("{base}/api/v1/signup"))
+        .json(&json!({"business_name": business, "email": email, "password": "correct horse battery"}))
+        .send()
+        .await
+        .expect("signup")
+        .json()
+        .await
+        .expect("json")
+}
