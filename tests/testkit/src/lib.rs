@@ -111,6 +111,17 @@ impl TestDb {
         Arc::new(SqlStore::connect(&self.app_url).await.expect("connect store"))
     }
 
+    /// SQLite only: takes the database's write lock from a connection of its own and holds it
+    /// until the guard is dropped, so the application's writes fail once its busy timeout
+    /// passes (reads go on: the database is in WAL mode).
+    pub async fn hold_write_lock(&self) -> WriteLock {
+        assert_eq!(self.kind, DbKind::Sqlite, "only SQLite has a database-wide write lock");
+        sqlx::any::install_default_drivers();
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&self.app_url).await.expect("connect");
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await.expect("take the write lock");
+        WriteLock { conn: Some(conn) }
+    }
+
     /// Removes the database (call at the end of a test; a leftover one is harmless).
     pub async fn cleanup(self) {
         if let Some(dir) = &self.dir {
@@ -121,6 +132,27 @@ impl TestDb {
         {
             let _ =
                 sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut conn).await;
+        }
+    }
+}
+
+/// SQLite's write lock, held by a test (see [`TestDb::hold_write_lock`]).
+pub struct WriteLock {
+    conn: Option<sqlx::AnyConnection>,
+}
+
+impl std::fmt::Debug for WriteLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteLock").finish_non_exhaustive()
+    }
+}
+
+impl WriteLock {
+    /// Lets go of the lock.
+    pub async fn release(mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            sqlx::query("ROLLBACK").execute(&mut conn).await.expect("release the write lock");
+            let _ = sqlx::Connection::close(conn).await;
         }
     }
 }

@@ -426,7 +426,9 @@ async fn one_round(cluster: &Arc<Cluster>, routing: &Routing, rounds: u64) {
         tracing::info!(shard, nodes, share, "handing a shard over to rebalance");
         let_go(cluster, routing, shard, true).await;
     }
-    // 5. Now and then, start actors for tenants that signed up since (their intake needs one).
+    // 5. Actors that stopped (a transition not stored) start again from the store; now and
+    // then, actors start for tenants that signed up since (their intake needs one).
+    routing.revive();
     if rounds % 10 == 1 {
         start_tenants(cluster, routing, None).await;
     }

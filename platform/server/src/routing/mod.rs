@@ -105,6 +105,8 @@ struct Actor {
 
 /// How long a command waits for its shard to have a driver (a shard changing hands).
 const OWNER_WAIT: Duration = Duration::from_secs(12);
+/// How often stopped actors are started again (embedded mode).
+const REVIVE_EVERY: Duration = Duration::from_secs(5);
 
 /// The registry of shards in this process.
 #[derive(Clone)]
@@ -178,12 +180,39 @@ impl Routing {
             }
             Err(e) => tracing::warn!(error = %e, "could not list tenants to start routing"),
         }
+        let routing = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(REVIVE_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                routing.revive();
+            }
+        });
+    }
+
+    /// Starts again the actors that stopped (a transition could not be stored, or a rebuild
+    /// failed while the database was down), so their waiting contacts' timers run without
+    /// waiting for the next request. Distributed mode does this as it keeps its leases.
+    fn revive(&self) {
+        let stopped: Vec<TenantId> = self
+            .shards
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, a)| a.tx.is_closed())
+            .map(|(t, _)| *t)
+            .collect();
+        for tenant in stopped {
+            tracing::info!(%tenant, "starting a stopped routing shard again");
+            self.local(tenant);
+        }
     }
 
     /// The tenant's shard actor in this process, started if needed; `None` when another replica
     /// drives it.
     fn local(&self, tenant: TenantId) -> Option<mpsc::Sender<Command>> {
-        let (restore_presence, fence) = match &self.cluster {
+        let (clustered, fence) = match &self.cluster {
             Some(c) => match c.fence(cluster::shard_of(tenant)) {
                 Some(fence) => (true, Some(fence)),
                 None => return None,
@@ -191,11 +220,14 @@ impl Routing {
             None => (false, None),
         };
         let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(actor) = shards.get(&tenant)
-            && !actor.tx.is_closed()
-        {
-            return Some(actor.tx.clone());
-        }
+        let restarted = match shards.get(&tenant) {
+            Some(actor) if !actor.tx.is_closed() => return Some(actor.tx.clone()),
+            Some(_) => true,
+            None => false,
+        };
+        // Agents keep their presence when the shard moved here or its actor stopped and starts
+        // again (their consoles stayed connected); after a process start they begin offline.
+        let restore_presence = clustered || restarted;
         let (tx, rx) = mpsc::channel(1024);
         let (stop_tx, stop) = oneshot::channel();
         let options = shard::Options { restore_presence, fence };

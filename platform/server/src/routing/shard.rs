@@ -46,8 +46,10 @@ pub struct Options {
 
 struct Shard {
     options: Options,
-    /// A fenced write was refused: another replica drives this shard now; stop at once.
-    fenced: bool,
+    /// A transition could not be stored (the database failed, or a fenced write was refused
+    /// because another replica drives the shard now): the engine is ahead of the store, so
+    /// nothing more is answered and the actor stops; it starts again from the store.
+    unsynced: bool,
     /// The presence last stored per agent (stored again only when it changes).
     presence_saved: HashMap<UserId, Presence>,
     tenant: TenantId,
@@ -88,7 +90,7 @@ async fn drive(
     let topic = tenant_topic(tenant);
     let mut shard = Shard {
         options,
-        fenced: false,
+        unsynced: false,
         presence_saved: HashMap::new(),
         tenant,
         store,
@@ -141,8 +143,8 @@ async fn drive(
         };
         tokio::select! {
             _ = &mut stop => break,
-            () = async {}, if shard.fenced => {
-                tracing::warn!("this replica lost the shard's lease; stopping");
+            () = async {}, if shard.unsynced => {
+                tracing::warn!("a transition was not stored; the shard stops and starts again from the store");
                 break;
             }
             cmd = rx.recv() => match cmd {
@@ -305,9 +307,13 @@ impl Shard {
             Some(fence) => self.store.update_contact_fenced(self.tenant, contact, event, fence).await,
             None => self.store.update_contact(self.tenant, contact, event).await,
         };
-        if let Err(switchboard_store::StoreError::Fenced(why)) = &result {
-            tracing::warn!(contact = %contact.id, %why, "transition refused: the shard moved");
-            self.fenced = true;
+        match &result {
+            Ok(()) => {}
+            Err(switchboard_store::StoreError::Fenced(why)) => {
+                tracing::warn!(contact = %contact.id, %why, "transition refused: the shard moved");
+                self.unsynced = true;
+            }
+            Err(_) => self.unsynced = true,
         }
         result
     }
@@ -378,6 +384,14 @@ impl Shard {
         }
     }
 
+    /// Answers a command, unless a transition it caused could not be stored: then the caller
+    /// hears nothing (the API says 503, try again) rather than a success the store does not hold.
+    fn answer<T>(&self, reply: oneshot::Sender<T>, value: T) {
+        if !self.unsynced {
+            let _ = reply.send(value);
+        }
+    }
+
     /// Applies a command. Transitions are persisted before the caller hears back, so what the API
     /// answers is already in the store.
     async fn command(&mut self, cmd: Command) {
@@ -387,7 +401,7 @@ impl Shard {
                 self.take_in(id).await;
                 let result = self.engine.handle(Input::Cancel(id), now);
                 self.flush().await;
-                let _ = reply.send(result);
+                self.answer(reply, result);
             }
             Command::Presence(agent, presence, reply) => {
                 let mut result = self.engine.handle(Input::Presence { agent, presence: presence.clone() }, now);
@@ -399,47 +413,47 @@ impl Shard {
                     result = self.engine.handle(Input::Presence { agent, presence }, now);
                 }
                 self.flush().await;
-                let _ = reply.send(result);
+                self.answer(reply, result);
             }
             Command::Accept(contact, agent, reply) => {
                 let result = self.engine.handle(Input::Accept { contact, agent }, now);
                 self.flush().await;
-                let _ = reply.send(result);
+                self.answer(reply, result);
             }
             Command::Reject(contact, agent, reply) => {
                 let result = self.engine.handle(Input::Reject { contact, agent }, now);
                 self.flush().await;
-                let _ = reply.send(result);
+                self.answer(reply, result);
             }
             Command::Responded(contact, reply) => {
                 let result = self.engine.handle(Input::Responded(contact), now);
                 self.flush().await;
-                let _ = reply.send(result);
+                self.answer(reply, result);
             }
             Command::Transfer(contact, agent, to, reply) => {
                 match self.open.get(&contact) {
                     None => {
-                        let _ = reply.send(Err(RoutingError::UnknownContact));
+                        self.answer(reply, Err(RoutingError::UnknownContact));
                         return;
                     }
                     Some(c) if c.agent_id != Some(agent) => {
-                        let _ = reply.send(Err(RoutingError::NotConnected));
+                        self.answer(reply, Err(RoutingError::NotConnected));
                         return;
                     }
                     Some(_) => {}
                 }
                 let result = self.engine.handle(Input::Transfer { contact, to }, now);
                 self.flush().await;
-                let _ = reply.send(result);
+                self.answer(reply, result);
             }
             Command::Complete(done, reply) => {
                 match self.open.get(&done.contact) {
                     None => {
-                        let _ = reply.send(Err(RoutingError::UnknownContact));
+                        self.answer(reply, Err(RoutingError::UnknownContact));
                         return;
                     }
                     Some(c) if c.agent_id != Some(done.agent) => {
-                        let _ = reply.send(Err(RoutingError::NotConnected));
+                        self.answer(reply, Err(RoutingError::NotConnected));
                         return;
                     }
                     Some(_) => {}
@@ -451,21 +465,22 @@ impl Shard {
                 let input = Input::Complete { contact: done.contact, wrap_up_secs: done.wrap_up_secs };
                 let result = self.engine.handle(input, now);
                 self.flush().await;
-                let _ = reply.send(result);
+                self.answer(reply, result);
             }
             Command::Move(contact, queue, reply) => {
                 self.take_in(contact).await;
                 let result = self.engine.handle(Input::Move { contact, queue }, now);
                 self.flush().await;
-                let _ = reply.send(result);
+                self.answer(reply, result);
             }
             Command::Annotate { contact, attributes, by, reply } => {
-                let _ = reply.send(self.annotate(contact, attributes, by, now).await);
+                let result = self.annotate(contact, attributes, by, now).await;
+                self.answer(reply, result);
             }
             Command::Stats(reply) => {
                 let stats =
                     self.engine.queue_ids().filter_map(|q| self.engine.queue_stats(q, now).map(|s| (q, s))).collect();
-                let _ = reply.send(stats);
+                self.answer(reply, stats);
             }
             Command::Agents(reply) => {
                 let agents = self
@@ -480,10 +495,10 @@ impl Shard {
                         })
                     })
                     .collect();
-                let _ = reply.send(agents);
+                self.answer(reply, agents);
             }
             Command::Position(id, reply) => {
-                let _ = reply.send(self.engine.position(id));
+                self.answer(reply, self.engine.position(id));
             }
         }
     }
@@ -538,7 +553,11 @@ impl Shard {
 
     /// Persists and announces everything the engine decided.
     async fn flush(&mut self) {
-        while let Some((at, out)) = self.engine.poll_event() {
+        // Once a transition failed to be stored the rest are not tried: the actor stops and the
+        // engine is rebuilt from the store.
+        while !self.unsynced
+            && let Some((at, out)) = self.engine.poll_event()
+        {
             self.stats_dirty = true;
             self.record(at, &out).await;
         }
@@ -640,9 +659,11 @@ impl Shard {
         }
         contact.updated_at = at;
         let event = ContactEvent { seq: 0, at, kind: kind.into(), data: data.clone() };
-        // Persisted before announced: what a console shows is in the store.
+        // Persisted before announced: what a console shows is in the store. A transition that
+        // was not stored is not announced either; the actor stops and rebuilds from the store.
         if let Err(e) = self.save(&contact, &event).await {
             tracing::error!(contact = %id, error = %e, "contact transition not stored");
+            return;
         }
         let mut body = data;
         body["type"] = json!("contact");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::ws::{Socket, command, connect, is_offer, next_json, offers, serve, until};
 use common::{Owner, TestApp, each_backend};
-use futures::SinkExt;
+use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -153,4 +153,62 @@ async fn supervisors_follow_every_event_and_agents_only_their_own() {
         app
     })
     .await;
+}
+
+/// A completion the database could not store is not acknowledged (503, "unavailable"; the
+/// console says try again) and is not announced; the shard starts again from the store, the
+/// agent keeps their presence, and pressing complete again ends the contact, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completion_the_store_refused_is_not_acknowledged_and_succeeds_when_pressed_again() {
+    let Some(app) = TestApp::new(switchboard_testkit::DbKind::Sqlite).await else { return };
+    let o = app.signup("Acme", "owner@acme.example").await;
+    let q = post(&app, &o, "/api/v1/queues", json!({"name": "support"})).await["id"].clone();
+    let addr = serve(&app).await;
+    let mut s = connect(&addr, &o.token).await;
+    assert_eq!(next_json(&mut s).await["type"], "hello");
+    command(&mut s, json!({"type": "presence", "status": "available"})).await;
+    let first = post(&app, &o, "/api/v1/contacts", json!({"channel": "task", "queue_id": q})).await["id"].clone();
+    assert_eq!(until(&mut s, "the offer", is_offer).await["contact_id"], first);
+    command(&mut s, json!({"type": "accept", "contact_id": first})).await;
+
+    // The database refuses writes (its write lock is held past the store's busy timeout).
+    let lock = app.db().hold_write_lock().await;
+    let reference = "complete-while-locked";
+    let cmd = json!({"type": "complete", "contact_id": first, "wrap_up_secs": 0, "ref": reference});
+    s.send(Message::Text(cmd.to_string().into())).await.expect("send");
+    let mut announced_done = false;
+    let answer = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match s.next().await {
+                Some(Ok(Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(&t).expect("json");
+                    announced_done |= v["type"] == "contact" && v["event"] == "done";
+                    if v["ref"] == reference {
+                        return v;
+                    }
+                }
+                Some(Ok(_)) => {}
+                other => panic!("socket ended: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("an answer within 30 s");
+    assert_eq!((answer["type"].as_str(), answer["error"]["code"].as_str()), (Some("error"), Some("unavailable")));
+    assert!(!announced_done, "a completion that was not stored was announced");
+    lock.release().await;
+    let (_, c) =
+        app.call("GET", &format!("/api/v1/contacts/{}", first.as_str().expect("id")), Some(&o.token), None).await;
+    assert_eq!(c["state"], "connected", "the store still has the contact with the agent");
+
+    // Pressed again: the shard starts from the store and completes it.
+    command(&mut s, json!({"type": "complete", "contact_id": first, "wrap_up_secs": 0})).await;
+    let (_, c) =
+        app.call("GET", &format!("/api/v1/contacts/{}", first.as_str().expect("id")), Some(&o.token), None).await;
+    let kinds: Vec<&str> = c["events"].as_array().expect("events").iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert_eq!(kinds, ["created", "queued", "offered", "connected", "done"]);
+    // The agent is still available after the restart: the next contact is offered to them.
+    let second = post(&app, &o, "/api/v1/contacts", json!({"channel": "task", "queue_id": q})).await["id"].clone();
+    assert_eq!(until(&mut s, "the next offer", is_offer).await["contact_id"], second);
+    app.cleanup().await;
 }

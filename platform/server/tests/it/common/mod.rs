@@ -106,6 +106,11 @@ impl TestApp {
         self.db.cleanup().await;
     }
 
+    /// The test database (to fault it).
+    pub fn db(&self) -> &TestDb {
+        &self.db
+    }
+
     /// One request; the JSON answer (or the text as a JSON string, or null).
     pub async fn call(
         &self,
