@@ -48,7 +48,10 @@ launch() {
   local name=$1 dir="$CLUSTER_DIR/$1"
   running "$name" && { log "$name already running (pid $(pid_of "$name"))"; return 0; }
   mkdir -p "$dir"
-  local -a env=(SWITCHBOARD_DATA_DIR="$dir" SWITCHBOARD_EDGE_TOKEN="$EDGE_TOKEN" SWITCHBOARD_LOG="${SWITCHBOARD_LOG:-info}")
+  # One objects folder for every replica (what S3 or a shared volume is in a real deployment): a
+  # recording uploaded through one replica is downloaded through another.
+  local -a env=(SWITCHBOARD_DATA_DIR="$dir" SWITCHBOARD_OBJECTS_DIR="$CLUSTER_DIR/objects"
+    SWITCHBOARD_EDGE_TOKEN="$EDGE_TOKEN" SWITCHBOARD_LOG="${SWITCHBOARD_LOG:-info}")
   local -a args
   case "$name" in
     replica-1|replica-2)
@@ -59,9 +62,11 @@ launch() {
         SWITCHBOARD_JWT_SECRET="$(cat "$CLUSTER_DIR/jwt.secret")" SWITCHBOARD_PUBLIC_URL="http://127.0.0.1:808$n")
       args=(platform) ;;
     edge-eu|edge-us)
-      local region=${name#edge-} n=1 rtp=30000
-      [ "$region" = us ] && n=2 rtp=30200
-      env+=(SWITCHBOARD_PLATFORM_URL="http://127.0.0.1:808$n" SWITCHBOARD_EDGE_ID="$name" SWITCHBOARD_EDGE_REGION="$region"
+      local region=${name#edge-} n=1 other=2 rtp=30000
+      [ "$region" = us ] && n=2 other=1 rtp=30200
+      # Each edge prefers its region's replica and fails over to the other one.
+      env+=(SWITCHBOARD_PLATFORM_URL="http://127.0.0.1:808$n,http://127.0.0.1:808$other"
+        SWITCHBOARD_EDGE_ID="$name" SWITCHBOARD_EDGE_REGION="$region"
         SWITCHBOARD_SIP_ADDR="127.0.0.1:508$n" SWITCHBOARD_RTP_PORTS="$rtp-$((rtp + 199))"
         SWITCHBOARD_EDGE_HTTP_ADDR="127.0.0.1:809$n")
       args=(edge) ;;

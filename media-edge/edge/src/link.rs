@@ -3,8 +3,13 @@
 //! keeps the WebSocket that registers this edge, heartbeats, and carries the platform's commands
 //! to its calls, reconnecting with backoff. Calls in progress never wait on the link: a call that
 //! is bridged keeps its media whatever happens to the platform.
+//!
+//! An edge may know several platform replicas (or load balancers): requests and the link go to the
+//! one that last answered, and move on to the next when it is unreachable, so one replica's death
+//! costs a reconnect, not the link.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -25,8 +30,9 @@ use crate::platform::{
 /// How an edge reaches its platform and introduces itself.
 #[derive(Clone)]
 pub struct LinkConfig {
-    /// The platform's base URL (`http://platform.internal:8080`, or `https://...`); any replica.
-    pub platform_url: String,
+    /// The platform's base URLs (`http://platform.internal:8080`, or `https://...`): any
+    /// replicas or load balancers, tried in turn.
+    pub platform_urls: Vec<String>,
     /// The deployment's edge token (a bearer token on every request).
     pub token: String,
     /// This edge's stable name.
@@ -42,7 +48,7 @@ pub struct LinkConfig {
 impl std::fmt::Debug for LinkConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LinkConfig")
-            .field("platform_url", &self.platform_url)
+            .field("platform_urls", &self.platform_urls)
             .field("edge_id", &self.edge_id)
             .field("region", &self.region)
             .field("capacity", &self.capacity)
@@ -54,8 +60,8 @@ impl std::fmt::Debug for LinkConfig {
 /// A link that cannot be set up as configured.
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
-    /// The platform URL is not `http://` or `https://`.
-    #[error("the platform URL must start with http:// or https://: {0}")]
+    /// A platform URL is not `http://` or `https://`, or there is none.
+    #[error("each platform URL must start with http:// or https://: {0:?}")]
     BadUrl(String),
     /// The edge token is too short to be a secret.
     #[error("the edge token must be at least 32 characters")]
@@ -67,22 +73,59 @@ pub enum LinkError {
 
 impl LinkConfig {
     fn check(&self) -> Result<(), LinkError> {
-        if !(self.platform_url.starts_with("http://") || self.platform_url.starts_with("https://")) {
-            return Err(LinkError::BadUrl(self.platform_url.clone()));
+        if self.platform_urls.is_empty() {
+            return Err(LinkError::BadUrl(String::new()));
+        }
+        if let Some(bad) = self.platform_urls.iter().find(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+        {
+            return Err(LinkError::BadUrl(bad.clone()));
         }
         if self.token.len() < 32 {
             return Err(LinkError::WeakToken);
         }
         Ok(())
     }
+}
 
-    fn base(&self) -> &str {
-        self.platform_url.trim_end_matches('/')
+/// The platform replicas this edge knows, and the one in use: the last that answered.
+#[derive(Debug)]
+struct Platforms {
+    urls: Vec<String>,
+    current: AtomicUsize,
+}
+
+impl Platforms {
+    fn new(urls: &[String]) -> Self {
+        Self { urls: urls.iter().map(|u| u.trim_end_matches('/').to_owned()).collect(), current: AtomicUsize::new(0) }
     }
 
-    /// The link's WebSocket URL (`ws://` for `http://`, `wss://` for `https://`).
-    fn ws_url(&self) -> String {
-        let base = self.base();
+    fn len(&self) -> usize {
+        self.urls.len()
+    }
+
+    /// The replica in use now.
+    fn current(&self) -> usize {
+        self.current.load(Ordering::Relaxed) % self.urls.len()
+    }
+
+    fn base(&self, i: usize) -> &str {
+        &self.urls[i % self.urls.len()]
+    }
+
+    /// Replica `i` failed: the next one is in use (unless another request moved on already).
+    fn failed(&self, i: usize) {
+        let next = (i + 1) % self.urls.len();
+        let _ = self.current.compare_exchange(i, next, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// Replica `i` answered: keep using it.
+    fn answered(&self, i: usize) {
+        self.current.store(i % self.urls.len(), Ordering::Relaxed);
+    }
+
+    /// The link's WebSocket URL on replica `i` (`ws://` for `http://`, `wss://` for `https://`).
+    fn ws_url(&self, i: usize) -> String {
+        let base = self.base(i);
         match base.strip_prefix("https://") {
             Some(rest) => format!("wss://{rest}{LINK_PATH}"),
             None => format!("ws://{}{LINK_PATH}", base.trim_start_matches("http://")),
@@ -147,14 +190,49 @@ impl Failure {
 struct Client {
     http: reqwest::Client,
     config: LinkConfig,
+    platforms: Arc<Platforms>,
+}
+
+/// Which failures move a request on to the next replica.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Failover {
+    /// Unreachable only (the request never got there): for uploads, which are not repeated on a
+    /// replica that may have taken them.
+    Unreachable,
+    /// Unreachable or failing (5xx): for asks, which the platform takes idempotently.
+    UnreachableOrFailing,
 }
 
 impl Client {
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.config.base()))
-            .bearer_auth(&self.config.token)
-            .header(EDGE_HEADER, &self.config.edge_id)
+    /// Sends what `make` builds for a replica's base URL to the replica in use, and on to the
+    /// others in turn while one fails as `failover` says; the last result when all do.
+    async fn send(
+        &self,
+        failover: Failover,
+        make: impl Fn(&str) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let first = self.platforms.current();
+        let n = self.platforms.len();
+        let mut k = 0;
+        loop {
+            let i = first + k;
+            let request =
+                make(self.platforms.base(i)).bearer_auth(&self.config.token).header(EDGE_HEADER, &self.config.edge_id);
+            let result = request.send().await;
+            let failed = match &result {
+                Err(e) => e.is_connect() || (failover == Failover::UnreachableOrFailing && e.is_timeout()),
+                Ok(r) => failover == Failover::UnreachableOrFailing && r.status().is_server_error(),
+            };
+            if !failed {
+                self.platforms.answered(i);
+                return result;
+            }
+            self.platforms.failed(i % n);
+            k += 1;
+            if k == n {
+                return result;
+            }
+        }
     }
 
     /// Reads the platform's answer, or says why there is none.
@@ -175,7 +253,12 @@ impl Client {
     }
 
     async fn post(&self, ask: &Ask, within: Duration) -> Result<Answer, Failure> {
-        Self::answer(self.request(reqwest::Method::POST, ASK_PATH).timeout(within).json(ask).send().await).await
+        let sent = self
+            .send(Failover::UnreachableOrFailing, |base| {
+                self.http.post(format!("{base}{ASK_PATH}")).timeout(within).json(ask)
+            })
+            .await;
+        Self::answer(sent).await
     }
 }
 
@@ -237,7 +320,7 @@ async fn deliver(client: Client, outbox: Arc<Outbox>) {
 }
 
 impl LinkPlatform {
-    /// A client for the platform at `config.platform_url` (in a tokio runtime: it starts the task
+    /// A client for the platform at `config.platform_urls` (in a tokio runtime: it starts the task
     /// that sends held notifications).
     pub fn new(config: LinkConfig) -> Result<Self, LinkError> {
         config.check()?;
@@ -245,7 +328,8 @@ impl LinkPlatform {
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| LinkError::Client(e.to_string()))?;
-        let client = Client { http, config };
+        let platforms = Arc::new(Platforms::new(&config.platform_urls));
+        let client = Client { http, config, platforms };
         let outbox = Arc::new(Outbox::default());
         let deliverer = tokio::spawn(deliver(client.clone(), outbox.clone()));
         Ok(LinkPlatform { client, outbox, deliverer })
@@ -254,10 +338,6 @@ impl LinkPlatform {
     /// Notifications waiting for the platform now.
     pub fn held(&self) -> usize {
         self.outbox.lock().len()
-    }
-
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.client.request(method, path)
     }
 
     async fn ask(&self, ask: Ask) -> Result<Answer, PlatformError> {
@@ -289,13 +369,19 @@ impl LinkPlatform {
 
     async fn upload(&self, path: &str, meta: &impl serde::Serialize, wav: Vec<u8>) -> Result<Answer, PlatformError> {
         let meta = serde_json::to_string(meta).map_err(unavailable)?;
+        // Shared, not copied, between attempts on different replicas.
+        let wav = bytes::Bytes::from(wav);
         let sent = self
-            .request(reqwest::Method::POST, path)
-            .timeout(UPLOAD_TIMEOUT)
-            .query(&[("meta", meta)])
-            .header("content-type", "audio/wav")
-            .body(wav)
-            .send()
+            .client
+            .send(Failover::Unreachable, |base| {
+                self.client
+                    .http
+                    .post(format!("{base}{path}"))
+                    .timeout(UPLOAD_TIMEOUT)
+                    .query(&[("meta", &meta)])
+                    .header("content-type", "audio/wav")
+                    .body(wav.clone())
+            })
             .await;
         Client::answer(sent).await.map_err(Failure::error)
     }
@@ -343,10 +429,14 @@ impl Platform for LinkPlatform {
 
     async fn prompt(&self, tenant_id: &str, name: &str) -> Result<Option<Vec<u8>>, PlatformError> {
         let response = self
-            .request(reqwest::Method::GET, PROMPT_PATH)
-            .timeout(ASK_TIMEOUT)
-            .query(&[("tenant_id", tenant_id), ("name", name)])
-            .send()
+            .client
+            .send(Failover::UnreachableOrFailing, |base| {
+                self.client
+                    .http
+                    .get(format!("{base}{PROMPT_PATH}"))
+                    .timeout(ASK_TIMEOUT)
+                    .query(&[("tenant_id", tenant_id), ("name", name)])
+            })
             .await
             .map_err(|e| PlatformError(format!("platform unreachable: {e}")))?;
         match response.status() {
@@ -459,23 +549,37 @@ impl Drop for Link {
 }
 
 /// Starts keeping the link to the platform: connect, say hello, heartbeat, carry out commands;
-/// on any failure wait (0.5 s doubling to 10 s, with jitter) and connect again.
+/// on any failure try the next replica at once, and once every replica failed in a row wait
+/// (0.5 s doubling to 10 s, with jitter) before the next round.
 pub fn spawn(config: LinkConfig, control: EdgeControl, platform: Arc<LinkPlatform>) -> Result<Link, LinkError> {
     config.check()?;
     let (tx, state) = watch::channel(LinkState::Down("starting".into()));
+    let platforms = platform.client.platforms.clone();
     let task = tokio::spawn(async move {
         let mut backoff = Duration::from_millis(500);
+        let mut failed_in_row = 0;
         loop {
-            let result = session(&config, &control, &tx).await;
+            // The replica the HTTP side last reached (the link follows it after a failover).
+            let i = platforms.current();
+            let result = session(&config, &platforms, i, &control, &tx).await;
             let why = match result {
                 Ok(()) => "the platform closed the link".to_owned(),
                 Err(e) => e,
             };
             if *tx.borrow() == LinkState::Up {
                 backoff = Duration::from_millis(500);
+                failed_in_row = 0;
             }
-            tracing::warn!(edge = %config.edge_id, reason = %why, retry_in_ms = backoff.as_millis() as u64, "control link down");
-            let _ = tx.send(LinkState::Down(why));
+            failed_in_row += 1;
+            platforms.failed(i);
+            let platform = platforms.base(i).to_owned();
+            let _ = tx.send(LinkState::Down(why.clone()));
+            if failed_in_row % platforms.len() != 0 {
+                tracing::warn!(edge = %config.edge_id, %platform, reason = %why, next = %platforms.base(platforms.current()), "control link down; trying the next replica");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            tracing::warn!(edge = %config.edge_id, %platform, reason = %why, retry_in_ms = backoff.as_millis() as u64, "control link down");
             let jitter = Duration::from_millis(rand::random_range(0..=backoff.as_millis() as u64 / 4));
             tokio::time::sleep(backoff + jitter).await;
             backoff = (backoff * 2).min(Duration::from_secs(10));
@@ -485,8 +589,14 @@ pub fn spawn(config: LinkConfig, control: EdgeControl, platform: Arc<LinkPlatfor
 }
 
 /// One connection, from hello to its end.
-async fn session(config: &LinkConfig, control: &EdgeControl, state: &watch::Sender<LinkState>) -> Result<(), String> {
-    let mut request = config.ws_url().into_client_request().map_err(|e| format!("bad link URL: {e}"))?;
+async fn session(
+    config: &LinkConfig,
+    platforms: &Platforms,
+    replica: usize,
+    control: &EdgeControl,
+    state: &watch::Sender<LinkState>,
+) -> Result<(), String> {
+    let mut request = platforms.ws_url(replica).into_client_request().map_err(|e| format!("bad link URL: {e}"))?;
     let auth = format!("Bearer {}", config.token).parse().map_err(|_| "the edge token is not a valid header value")?;
     request.headers_mut().insert("authorization", auth);
     let connect = tokio_tungstenite::connect_async(request);
@@ -510,7 +620,9 @@ async fn session(config: &LinkConfig, control: &EdgeControl, state: &watch::Send
         match frame {
             Some(Ok(WsMessage::Text(text))) => match PlatformFrame::decode(&text) {
                 Ok(PlatformFrame::Welcome { version, heartbeat_ms }) => {
-                    tracing::info!(edge = %config.edge_id, platform_version = version, "control link up");
+                    tracing::info!(edge = %config.edge_id, platform = %platforms.base(replica), platform_version = version, "control link up");
+                    // Asks go where the link is: a replica known to be up.
+                    platforms.answered(replica);
                     break Duration::from_millis(heartbeat_ms.clamp(200, 60_000));
                 }
                 Ok(PlatformFrame::Refused { reason }) => return Err(format!("refused by the platform: {reason}")),
@@ -579,9 +691,9 @@ async fn session(config: &LinkConfig, control: &EdgeControl, state: &watch::Send
 mod tests {
     use super::*;
 
-    fn config(url: &str, token: &str) -> LinkConfig {
+    fn config(urls: &[&str], token: &str) -> LinkConfig {
         LinkConfig {
-            platform_url: url.into(),
+            platform_urls: urls.iter().map(|u| (*u).to_owned()).collect(),
             token: token.into(),
             edge_id: "e".into(),
             region: "r".into(),
@@ -593,11 +705,70 @@ mod tests {
     #[test]
     fn urls_and_tokens_are_checked() {
         let token = "x".repeat(32);
-        assert_eq!(config("http://p:8080/", &token).ws_url(), "ws://p:8080/api/v1/edge/link");
-        assert_eq!(config("https://p.example", &token).ws_url(), "wss://p.example/api/v1/edge/link");
-        assert!(matches!(config("ftp://p", &token).check(), Err(LinkError::BadUrl(_))));
-        assert!(matches!(config("http://p", "short").check(), Err(LinkError::WeakToken)));
-        let debug = format!("{:?}", config("http://p", &token));
+        let platforms = Platforms::new(&config(&["http://p:8080/", "https://p.example"], &token).platform_urls);
+        assert_eq!(platforms.ws_url(0), "ws://p:8080/api/v1/edge/link");
+        assert_eq!(platforms.ws_url(1), "wss://p.example/api/v1/edge/link");
+        assert!(
+            matches!(config(&["http://p", "ftp://p"], &token).check(), Err(LinkError::BadUrl(u)) if u == "ftp://p")
+        );
+        assert!(matches!(config(&[], &token).check(), Err(LinkError::BadUrl(_))));
+        assert!(matches!(config(&["http://p"], "short").check(), Err(LinkError::WeakToken)));
+        let debug = format!("{:?}", config(&["http://p"], &token));
         assert!(!debug.contains(&token), "the token never reaches logs: {debug}");
+    }
+
+    #[test]
+    fn a_failed_replica_hands_over_to_the_next_once() {
+        let platforms = Platforms::new(&["http://a".to_owned(), "http://b".to_owned(), "http://c".to_owned()]);
+        assert_eq!(platforms.current(), 0);
+        platforms.failed(0);
+        assert_eq!(platforms.current(), 1);
+        // A second request that also saw `a` fail does not skip `b`.
+        platforms.failed(0);
+        assert_eq!(platforms.current(), 1);
+        platforms.failed(1);
+        platforms.failed(2);
+        assert_eq!(platforms.current(), 0, "round and round");
+        platforms.answered(2);
+        assert_eq!(platforms.base(platforms.current()), "http://c");
+    }
+
+    /// A one-shot HTTP server answering every request with `status` and `body`; its address.
+    async fn answering(status: &'static str, body: &'static str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 8192];
+                let _ = socket.read(&mut buf).await;
+                let reply = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(reply.as_bytes()).await;
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn asks_move_on_from_an_unreachable_or_failing_replica_and_stay_where_answered() {
+        let token = "x".repeat(32);
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            format!("http://{}", l.local_addr().expect("addr"))
+        };
+        let failing = answering("503 Service Unavailable", r#"{"error":{"message":"database down"}}"#).await;
+        let good = answering("200 OK", r#"{"answer":"route","value":null}"#).await;
+        let platform = LinkPlatform::new(config(&[&closed, &failing, &good], &token)).expect("platform");
+        assert_eq!(platform.number("+14155550100").await.expect("answered"), None);
+        assert_eq!(platform.client.platforms.current(), 2, "the replica that answered stays in use");
+        assert_eq!(platform.number("+14155550100").await.expect("answered again"), None);
+
+        // Every replica failing is an error that says why.
+        let platform = LinkPlatform::new(config(&[&closed, &failing], &token)).expect("platform");
+        let e = platform.number("+14155550100").await.expect_err("nobody answers");
+        assert!(e.0.contains("503") && e.0.contains("database down"), "{e:?}");
     }
 }

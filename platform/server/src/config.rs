@@ -100,7 +100,8 @@ pub struct Config {
     /// Shared secret of the control link (at least 32 bytes): a platform accepts stand-alone
     /// edges that present it, and `switchboard edge` presents it. Empty: no edge may link.
     pub edge_token: Option<String>,
-    /// `switchboard edge`: the platform it links to (any replica), e.g. `http://platform:8080`.
+    /// `switchboard edge`: the platform it links to, e.g. `http://platform:8080`; several replicas
+    /// (or load balancers) separated by commas are tried in turn.
     pub platform_url: Option<String>,
     /// `switchboard edge`: this edge's stable name [default: the host name and SIP port].
     pub edge_id: Option<String>,
@@ -183,6 +184,10 @@ pub struct Overrides {
     /// Data folder [default: ./data].
     #[arg(long, env = "SWITCHBOARD_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
+    /// Folder for attachments and recordings [default: objects/ in the data folder]; replicas of
+    /// one deployment share it.
+    #[arg(long, env = "SWITCHBOARD_OBJECTS_DIR", global = true)]
+    pub objects_dir: Option<PathBuf>,
     /// Database URL (sqlite://... or postgres://...) [default: SQLite in the data folder].
     #[arg(long, env = "SWITCHBOARD_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
@@ -243,7 +248,7 @@ pub struct Overrides {
     /// Control-link secret shared by the platform and its stand-alone edges [default: none].
     #[arg(long, env = "SWITCHBOARD_EDGE_TOKEN", global = true, hide_env_values = true)]
     pub edge_token: Option<String>,
-    /// `switchboard edge`: the platform to link to, e.g. http://platform:8080.
+    /// `switchboard edge`: the platform to link to, e.g. http://platform:8080 (several: comma-separated).
     #[arg(long, env = "SWITCHBOARD_PLATFORM_URL", global = true)]
     pub platform_url: Option<String>,
     /// `switchboard edge`: this edge's name [default: host name and SIP port].
@@ -335,6 +340,9 @@ impl Config {
             platform_url,
             edge_id
         );
+        if let Some(p) = &o.objects_dir {
+            c.objects_dir = (!p.as_os_str().is_empty()).then(|| p.clone());
+        }
         if let Some(p) = &o.billing_plans {
             c.billing_plans = (!p.as_os_str().is_empty()).then(|| p.clone());
         }
@@ -402,10 +410,14 @@ impl Config {
         {
             return Err(ConfigError::Invalid { key: "edge_token", message: "must be at least 32 bytes".into() });
         }
-        if let Some(url) = &self.platform_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
+        if self.platform_url.is_some()
+            && (self.platform_urls().is_empty()
+                || self.platform_urls().iter().any(|u| !(u.starts_with("http://") || u.starts_with("https://"))))
         {
-            return Err(ConfigError::Invalid { key: "platform_url", message: "must be http(s)://...".into() });
+            return Err(ConfigError::Invalid {
+                key: "platform_url",
+                message: "must be http(s)://..., or several separated by commas".into(),
+            });
         }
         if self.trusted_peers()?.is_empty() && self.sip_calls_from_trusted_only {
             return Err(ConfigError::Invalid {
@@ -518,6 +530,18 @@ impl Config {
         Ok(catalogue)
     }
 
+    /// `switchboard edge`: the platform replicas (or load balancers) it links to, in order.
+    pub fn platform_urls(&self) -> Vec<String> {
+        self.platform_url
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// The folder for attachments and other files.
     pub fn objects_dir(&self) -> PathBuf {
         self.objects_dir.clone().unwrap_or_else(|| self.data_dir.join("objects"))
@@ -593,8 +617,13 @@ mod tests {
     fn edge_settings_are_checked_and_the_token_never_printed() {
         let o = Overrides { edge_token: Some("short".into()), ..Overrides::default() };
         assert!(matches!(Config::load(&o), Err(ConfigError::Invalid { key: "edge_token", .. })));
-        let o = Overrides { platform_url: Some("platform:8080".into()), ..Overrides::default() };
-        assert!(matches!(Config::load(&o), Err(ConfigError::Invalid { key: "platform_url", .. })));
+        for bad in ["platform:8080", "http://a:8080, platform:8080", " , "] {
+            let o = Overrides { platform_url: Some(bad.into()), ..Overrides::default() };
+            assert!(matches!(Config::load(&o), Err(ConfigError::Invalid { key: "platform_url", .. })), "{bad}");
+        }
+        let o = Overrides { platform_url: Some("http://a:8080, https://b.example/".into()), ..Overrides::default() };
+        let c = Config::load(&o).expect("two replicas");
+        assert_eq!(c.platform_urls(), ["http://a:8080", "https://b.example/"]);
         let o = Overrides { sip_trusted_peers: Some("203.0.113.0/24, carrier".into()), ..Overrides::default() };
         assert!(matches!(Config::load(&o), Err(ConfigError::Invalid { key: "sip_trusted_peers", .. })));
         let o = Overrides { sip_trusted_peers: Some("203.0.113.0/24, 198.51.100.7".into()), ..Overrides::default() };

@@ -183,16 +183,17 @@ pub async fn start_linked_edge(
         .edge_token
         .clone()
         .context("an edge links with the deployment's edge token: set SWITCHBOARD_EDGE_TOKEN (the platform's)")?;
-    let platform_url = config
-        .platform_url
-        .clone()
-        .context("an edge links to a platform: set SWITCHBOARD_PLATFORM_URL (e.g. http://platform:8080)")?;
+    let platform_urls = config.platform_urls();
+    anyhow::ensure!(
+        !platform_urls.is_empty(),
+        "an edge links to a platform: set SWITCHBOARD_PLATFORM_URL (e.g. http://platform:8080, or several replicas separated by commas)"
+    );
     let addr = config.sip_addr.context("an edge needs SIP: set SWITCHBOARD_SIP_ADDR (e.g. 0.0.0.0:5060)")?;
     let edge = edge_config(config, addr);
     let public_ip = edge.public_ip;
     let edge_id = config.edge_id.clone().unwrap_or_else(|| format!("{}-{}", host_name(), addr.port()));
     let mut link = switchboard_edge::link::LinkConfig {
-        platform_url,
+        platform_urls,
         token,
         edge_id,
         region: config.edge_region.clone(),
@@ -204,7 +205,7 @@ pub async fn start_linked_edge(
         .await
         .map_err(|e| anyhow::anyhow!("starting the SIP edge on {addr}: {e}"))?;
     link.sip = std::net::SocketAddr::new(public_ip, handle.udp.port()).to_string();
-    tracing::info!(edge = %link.edge_id, region = %link.region, udp = %handle.udp, tcp = %handle.tcp, platform = %link.platform_url, "edge ready");
+    tracing::info!(edge = %link.edge_id, region = %link.region, udp = %handle.udp, tcp = %handle.tcp, platform = ?link.platform_urls, "edge ready");
     let link = switchboard_edge::link::spawn(link, handle.control.clone(), platform)?;
     Ok((handle, link))
 }

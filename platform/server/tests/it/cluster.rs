@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
@@ -23,15 +23,17 @@ use crate::common::ws::{Socket, command, connect, is_offer, next_json, until};
 use crate::common::{rest, sign_up};
 
 const SECRET: &str = "a-cluster-wide-jwt-secret-of-enough-bytes!";
+/// The deployment's edge token: replicas accept edges presenting it.
+pub(crate) const EDGE_TOKEN: &str = "an-edge-token-of-at-least-32-bytes!!";
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 /// A replica, killed when the test ends, pass or fail.
-struct Replica {
+pub(crate) struct Replica {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     addr: String,
 }
 
@@ -46,7 +48,9 @@ fn replica(db: &TestDb, amqp: &str, dir: &Path) -> Replica {
     replica_on(&db.app_url, &db.owner_url, amqp, dir)
 }
 
-fn replica_on(app_url: &str, owner_url: &str, amqp: &str, dir: &Path) -> Replica {
+/// A replica on the database at `app_url`; replicas whose folders share a parent share their
+/// objects folder (attachments, recordings), as a deployment's replicas share a volume.
+pub(crate) fn replica_on(app_url: &str, owner_url: &str, amqp: &str, dir: &Path) -> Replica {
     let port = free_port();
     std::fs::create_dir_all(dir).expect("dir");
     let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
@@ -54,6 +58,8 @@ fn replica_on(app_url: &str, owner_url: &str, amqp: &str, dir: &Path) -> Replica
         .env("SWITCHBOARD_SMTP_ADDR", "127.0.0.1:0")
         .env("SWITCHBOARD_SIP_ADDR", "off")
         .env("SWITCHBOARD_DATA_DIR", dir)
+        .env("SWITCHBOARD_OBJECTS_DIR", dir.parent().unwrap_or(dir).join("objects"))
+        .env("SWITCHBOARD_EDGE_TOKEN", EDGE_TOKEN)
         .env("SWITCHBOARD_DATABASE_URL", app_url)
         .env("SWITCHBOARD_DATABASE_OWNER_URL", owner_url)
         .env("SWITCHBOARD_AMQP_URL", amqp)
@@ -498,7 +504,7 @@ async fn two_replicas_split_the_shards_forward_commands_and_hear_broadcasts() {
 }
 
 /// Waits until every replica answers `/readyz`.
-async fn all_ready(client: &reqwest::Client, replicas: &[Replica]) {
+pub(crate) async fn all_ready(client: &reqwest::Client, replicas: &[Replica]) {
     for r in replicas {
         let base = r.base.clone();
         wait_until("replica ready", Duration::from_secs(30), || {
@@ -509,10 +515,60 @@ async fn all_ready(client: &reqwest::Client, replicas: &[Replica]) {
     }
 }
 
+/// The phases of [`postgresql_then_rabbitmq`], by the number it stores in `phase`.
+pub(crate) const FAULT_PHASES: [&str; 5] =
+    ["steady", "PostgreSQL down", "after PostgreSQL", "RabbitMQ restarting", "after RabbitMQ"];
+
+/// The faults, one at a time, `phase` telling which is on: 2 s steady; PostgreSQL stopped for
+/// 5 s (longer than a lease's hold, 3 s: every shard stops, then is taken again); 5 s after;
+/// RabbitMQ restarted; 4 s after.
+pub(crate) async fn postgresql_then_rabbitmq(pg: &switchboard_testkit::postgres::PgServer, phase: &AtomicUsize) {
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    phase.store(1, Ordering::SeqCst);
+    pg.stop();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    pg.resume();
+    phase.store(2, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    phase.store(3, Ordering::SeqCst);
+    let root_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let restarted = tokio::task::spawn_blocking(move || {
+        Command::new(root_dir.join("infra/services.sh")).arg("restart-rabbitmq").status().expect("services.sh")
+    })
+    .await
+    .expect("join");
+    assert!(restarted.success(), "RabbitMQ restart failed");
+    phase.store(4, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+}
+
+/// Signs a business up on `base`: the owner's token and user id.
+pub(crate) async fn signed_up(client: &reqwest::Client, base: &str) -> (String, String) {
+    let signup = sign_up(client, base, "Acme", "owner@acme.example").await;
+    let token = signup["tokens"]["access_token"].as_str().expect("token").to_owned();
+    (token, signup["user"]["id"].as_str().expect("user id").to_owned())
+}
+
+/// An agent invited by the owner, signed in: their token.
+pub(crate) async fn colleague(client: &reqwest::Client, base: &str, owner: &str, email: &str) -> String {
+    let body = json!({"email": email, "name": "Colleague", "role": "agent"});
+    let invited = rest(client, reqwest::Method::POST, format!("{base}/api/v1/users"), owner, Some(body)).await;
+    let accept = json!({"invite_token": invited["invite_token"], "password": "correct horse battery"});
+    let tokens = client
+        .post(format!("{base}/api/v1/auth/accept-invite"))
+        .json(&accept)
+        .send()
+        .await
+        .expect("accept invite")
+        .json::<Value>()
+        .await
+        .expect("json");
+    tokens["access_token"].as_str().expect("token").to_owned()
+}
+
 /// Signs a business up on `base`: the owner's token and a queue's id.
 async fn business(client: &reqwest::Client, base: &str) -> (String, Value) {
-    let signup = sign_up(client, base, "Acme", "owner@acme.example").await;
-    let owner = signup["tokens"]["access_token"].as_str().expect("token").to_owned();
+    let (owner, _) = signed_up(client, base).await;
     let queue =
         rest(client, reqwest::Method::POST, format!("{base}/api/v1/queues"), &owner, Some(json!({"name": "support"})))
             .await;
@@ -544,7 +600,7 @@ async fn restarting_postgresql_then_rabbitmq_under_load_loses_no_accepted_contac
     let worker = tokio::spawn(work(socket, stop.clone(), client.clone(), bases[1].clone(), owner.clone()));
 
     // Contacts arrive every 150 ms, alternating replicas; each attempt is tagged with its phase.
-    let phase = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let phase = Arc::new(AtomicUsize::new(0));
     let loading = Arc::new(AtomicBool::new(true));
     let load = tokio::spawn({
         let (client, owner, bases, phase, loading) =
@@ -579,28 +635,10 @@ async fn restarting_postgresql_then_rabbitmq_under_load_loses_no_accepted_contac
             (accepted, tries)
         }
     });
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    phase.store(1, Ordering::SeqCst);
-    pg.stop();
-    // Longer than a lease's hold (3 s): every shard stops, then is taken again.
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    pg.resume();
-    phase.store(2, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    phase.store(3, Ordering::SeqCst);
-    let root_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let restarted = tokio::task::spawn_blocking(move || {
-        Command::new(root_dir.join("infra/services.sh")).arg("restart-rabbitmq").status().expect("services.sh")
-    })
-    .await
-    .expect("join");
-    assert!(restarted.success(), "RabbitMQ restart failed");
-    phase.store(4, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    postgresql_then_rabbitmq(&pg, &phase).await;
     loading.store(false, Ordering::SeqCst);
     let (accepted, tries) = load.await.expect("load");
-    let names = ["steady", "PostgreSQL down", "after PostgreSQL", "RabbitMQ restarting", "after RabbitMQ"];
-    for (name, (n, failed)) in names.iter().zip(tries) {
+    for (name, (n, failed)) in FAULT_PHASES.iter().zip(tries) {
         eprintln!("faults: {name}: {failed} of {n} new contacts refused");
     }
     assert_eq!(tries[0].1 + tries[2].1 + tries[4].1, 0, "refusals outside the fault windows: {tries:?}");

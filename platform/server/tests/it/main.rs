@@ -10,6 +10,7 @@ mod billing;
 mod binary;
 mod chat;
 mod cluster;
+mod cluster_calls;
 mod config_api;
 mod edge_process;
 mod email;
