@@ -10,7 +10,8 @@
 #
 # Replicas: http://127.0.0.1:8081 and :8082 (put any HTTP load balancer in front; consoles may use
 # either). Edges: SIP on 127.0.0.1:5081 (region eu, linked to replica 1) and :5082 (region us,
-# linked to replica 2), RTP 30000-30199 and 30200-30399. State and logs: $CLUSTER_DIR
+# linked to replica 2), each failing over to the other replica, RTP 30000-30199 and 30200-30399.
+# Callers +3x/+4x belong to eu, +1 to us: a call at the other region's edge is redirected (302). State and logs: $CLUSTER_DIR
 # (default /tmp/switchboard-cluster). The database `switchboard_cluster` and the RabbitMQ vhost
 # `switchboard_cluster` are this cluster's own.
 set -euo pipefail
@@ -59,6 +60,7 @@ launch() {
       env+=(SWITCHBOARD_HTTP_ADDR="127.0.0.1:808$n" SWITCHBOARD_SIP_ADDR=off SWITCHBOARD_SMTP_ADDR="127.0.0.1:252$n"
         SWITCHBOARD_DATABASE_URL="$PG_APP" SWITCHBOARD_DATABASE_OWNER_URL="$PG_OWNER"
         SWITCHBOARD_DATABASE_APP_ROLE=switchboard_app SWITCHBOARD_AMQP_URL="$AMQP"
+        SWITCHBOARD_CALLER_REGIONS="eu=+3,+4;us=+1"
         SWITCHBOARD_JWT_SECRET="$(cat "$CLUSTER_DIR/jwt.secret")" SWITCHBOARD_PUBLIC_URL="http://127.0.0.1:808$n")
       args=(platform) ;;
     edge-eu|edge-us)
@@ -124,7 +126,10 @@ case "${1:-}" in
   kill)
     name=${2:?"kill which process? ($NAMES)"}
     running "$name" || die "$name is not running"
-    kill -9 "$(pid_of "$name")"; log "$name killed (-9)" ;;
+    kill -9 "$(pid_of "$name")"
+    # Gone before we say so: a restart right after must not find it still dying.
+    for _ in $(seq 1 40); do running "$name" || break; sleep 0.25; done
+    log "$name killed (-9)" ;;
   restart)
     name=${2:?"restart which process? ($NAMES)"}
     launch "$name"; wait_healthy "$name" ;;

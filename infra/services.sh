@@ -39,6 +39,8 @@ install_tools() {
   # SIP peers for the edge's tests: sipp (carrier, UAS) and baresip (an agent's phone).
   need sipp sip-tester
   need baresip baresip-core
+  # infra/cluster.sh checks its processes' health with it.
+  need curl curl
   # Debian's interpreter, not whichever python3 is first on PATH: that is where apt installs.
   /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need __none__ python3-aiosmtpd
   install_localstripe

@@ -408,13 +408,14 @@ fn route_from_wire(wire: RouteWire) -> Result<NumberRoute, PlatformError> {
         hours: wire.hours,
         max_concurrent_calls: wire.max_concurrent_calls,
         unavailable: wire.unavailable,
+        redirect: wire.redirect,
     })
 }
 
 #[async_trait::async_trait]
 impl Platform for LinkPlatform {
-    async fn number(&self, number: &str) -> Result<Option<NumberRoute>, PlatformError> {
-        match self.ask(Ask::Number { number: number.to_owned() }).await? {
+    async fn number(&self, number: &str, caller: &str) -> Result<Option<NumberRoute>, PlatformError> {
+        match self.ask(Ask::Number { number: number.to_owned(), caller: caller.to_owned() }).await? {
             Answer::Route(route) => route.map(route_from_wire).transpose(),
             other => Err(unexpected(&other)),
         }
@@ -762,13 +763,13 @@ mod tests {
         let failing = answering("503 Service Unavailable", r#"{"error":{"message":"database down"}}"#).await;
         let good = answering("200 OK", r#"{"answer":"route","value":null}"#).await;
         let platform = LinkPlatform::new(config(&[&closed, &failing, &good], &token)).expect("platform");
-        assert_eq!(platform.number("+14155550100").await.expect("answered"), None);
+        assert_eq!(platform.number("+14155550100", "+4930123456").await.expect("answered"), None);
         assert_eq!(platform.client.platforms.current(), 2, "the replica that answered stays in use");
-        assert_eq!(platform.number("+14155550100").await.expect("answered again"), None);
+        assert_eq!(platform.number("+14155550100", "+4930123456").await.expect("answered again"), None);
 
         // Every replica failing is an error that says why.
         let platform = LinkPlatform::new(config(&[&closed, &failing], &token)).expect("platform");
-        let e = platform.number("+14155550100").await.expect_err("nobody answers");
+        let e = platform.number("+14155550100", "+4930123456").await.expect_err("nobody answers");
         assert!(e.0.contains("503") && e.0.contains("database down"), "{e:?}");
     }
 }

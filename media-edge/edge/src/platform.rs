@@ -29,6 +29,8 @@ pub struct NumberRoute {
     pub max_concurrent_calls: u32,
     /// Why the tenant takes no calls now (e.g. suspended for non-payment); answered 480.
     pub unavailable: Option<String>,
+    /// Another edge should take the call (in the caller's region): where to redirect it (302).
+    pub redirect: Option<String>,
 }
 
 /// A recorded voicemail.
@@ -70,7 +72,7 @@ pub struct PlatformError(pub String);
 #[async_trait::async_trait]
 pub trait Platform: Send + Sync + 'static {
     /// The route of a dialled number (E.164, `+` included).
-    async fn number(&self, number: &str) -> Result<Option<NumberRoute>, PlatformError>;
+    async fn number(&self, number: &str, caller: &str) -> Result<Option<NumberRoute>, PlatformError>;
     /// The SIP account with this user name.
     async fn sip_account(&self, username: &str) -> Result<Option<SipAccount>, PlatformError>;
     /// A tenant's uploaded prompt (WAV bytes) by name.

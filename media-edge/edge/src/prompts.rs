@@ -122,7 +122,7 @@ mod tests {
 
     #[async_trait::async_trait]
     impl Platform for Nothing {
-        async fn number(&self, _: &str) -> Result<Option<crate::NumberRoute>, crate::PlatformError> {
+        async fn number(&self, _: &str, _: &str) -> Result<Option<crate::NumberRoute>, crate::PlatformError> {
             Ok(None)
         }
         async fn sip_account(&self, _: &str) -> Result<Option<crate::SipAccount>, crate::PlatformError> {

@@ -790,10 +790,11 @@ Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{body}",
                     self.answer(tx, 503, Some("Edge at capacity"), &[("Retry-After".into(), "5".into())], None);
                     return;
                 }
+                let caller = raw.one("From").ok().and_then(|f| uri_user(header_uri(f)).map(e164)).unwrap_or_default();
                 let platform = self.platform.clone();
                 let events = self.events.clone();
                 tokio::spawn(async move {
-                    let route = platform.number(&number).await;
+                    let route = platform.number(&number, &caller).await;
                     let _ = events.send(Event::Routed { tx, route }).await;
                 });
             }
@@ -938,6 +939,11 @@ Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{body}",
         if let Some(reason) = &route.unavailable {
             tracing::info!(tenant = %route.tenant_id, %reason, "call refused: the tenant takes no calls");
             return self.answer(tx, 480, Some(reason), &[], None);
+        }
+        if let Some(to) = &route.redirect {
+            // An edge in the caller's region takes it (RFC 3261 §21.3.3: the carrier tries there).
+            tracing::info!(tenant = %route.tenant_id, %to, "call redirected to the caller's region");
+            return self.answer(tx, 302, Some("Moved Temporarily"), &[("Contact".into(), format!("<{to}>"))], None);
         }
         if route.flow.is_none() && route.queue_id.is_none() {
             return self.answer(tx, 480, Some("The number has no flow or queue"), &[], None);

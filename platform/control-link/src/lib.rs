@@ -58,6 +58,10 @@ pub struct RouteWire {
     pub max_concurrent_calls: u32,
     /// Why the tenant takes no calls now (e.g. suspended for non-payment); answered 480.
     pub unavailable: Option<String>,
+    /// Another edge should take the call (a live one in the caller's region): the SIP URI to
+    /// redirect the caller to (302).
+    #[serde(default)]
+    pub redirect: Option<String>,
 }
 
 /// An agent's SIP account (for a desk phone or softphone that registers).
@@ -292,6 +296,10 @@ pub enum Ask {
     Number {
         /// The number, `+` included.
         number: String,
+        /// Who calls (E.164 when the carrier sent one; empty if unknown): the platform may send
+        /// the call to an edge in the caller's region.
+        #[serde(default)]
+        caller: String,
     },
     /// The SIP account with this user name → [`Answer::SipAccount`].
     SipAccount {
@@ -538,7 +546,7 @@ mod tests {
             attributes: BTreeMap::from([("lang".into(), "fr".into())]),
         };
         let asks = [
-            Ask::Number { number: "+1".into() },
+            Ask::Number { number: "+1".into(), caller: "+4930123456".into() },
             Ask::Enqueue { call },
             Ask::CallEvent {
                 event: CallEvent {

@@ -107,6 +107,9 @@ pub struct Config {
     pub edge_id: Option<String>,
     /// `switchboard edge`: the region it serves.
     pub edge_region: String,
+    /// Which callers belong to which edge region, by E.164 prefix (`eu=+49,+33;us=+1`): a call
+    /// that reaches an edge outside its caller's region is redirected (302) to a live edge there.
+    pub caller_regions: Vec<(String, String)>,
     /// `switchboard edge`: where it serves `/healthz` and `/metrics`; empty: nowhere.
     pub edge_http_addr: Option<SocketAddr>,
     /// Most calls an edge takes at once (all tenants); more are answered 503.
@@ -164,6 +167,7 @@ impl Default for Config {
             platform_url: None,
             edge_id: None,
             edge_region: "default".into(),
+            caller_regions: Vec::new(),
             edge_http_addr: None,
             edge_max_calls: 1_000,
             sip_trusted_peers: Vec::new(),
@@ -260,6 +264,9 @@ pub struct Overrides {
     /// `switchboard edge`: its region [default: default].
     #[arg(long, env = "SWITCHBOARD_EDGE_REGION", global = true)]
     pub edge_region: Option<String>,
+    /// Callers' regions by E.164 prefix, e.g. `eu=+49,+33,+44;us=+1` [default: none].
+    #[arg(long, env = "SWITCHBOARD_CALLER_REGIONS", global = true)]
+    pub caller_regions: Option<String>,
     /// Most calls an edge takes at once [default: 1000].
     #[arg(long, env = "SWITCHBOARD_EDGE_MAX_CALLS", global = true)]
     pub edge_max_calls: Option<u32>,
@@ -340,6 +347,9 @@ impl Config {
             platform_url,
             edge_id
         );
+        if let Some(v) = &o.caller_regions {
+            c.caller_regions = parse_caller_regions(v)?;
+        }
         if let Some(p) = &o.objects_dir {
             c.objects_dir = (!p.as_os_str().is_empty()).then(|| p.clone());
         }
@@ -530,6 +540,15 @@ impl Config {
         Ok(catalogue)
     }
 
+    /// The region of a caller (E.164), by the longest matching prefix.
+    pub fn caller_region(&self, caller: &str) -> Option<&str> {
+        self.caller_regions
+            .iter()
+            .filter(|(prefix, _)| caller.starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(_, region)| region.as_str())
+    }
+
     /// `switchboard edge`: the platform replicas (or load balancers) it links to, in order.
     pub fn platform_urls(&self) -> Vec<String> {
         self.platform_url
@@ -577,6 +596,28 @@ impl Config {
     }
 }
 
+/// Parses `eu=+49,+33;us=+1` into (prefix, region) pairs.
+fn parse_caller_regions(v: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let bad = |message: String| ConfigError::Invalid { key: "caller_regions", message };
+    let mut pairs = Vec::new();
+    for part in v.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let (region, prefixes) =
+            part.split_once('=').ok_or_else(|| bad(format!("{part:?} is not region=+prefix,+prefix")))?;
+        let region = region.trim();
+        if region.is_empty() {
+            return Err(bad(format!("{part:?} names no region")));
+        }
+        for prefix in prefixes.split(',').map(str::trim) {
+            let digits = prefix.strip_prefix('+').unwrap_or_default();
+            if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+                return Err(bad(format!("{prefix:?} is not an E.164 prefix like +49")));
+            }
+            pairs.push((prefix.to_owned(), region.to_owned()));
+        }
+    }
+    Ok(pairs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -621,6 +662,16 @@ mod tests {
             let o = Overrides { platform_url: Some(bad.into()), ..Overrides::default() };
             assert!(matches!(Config::load(&o), Err(ConfigError::Invalid { key: "platform_url", .. })), "{bad}");
         }
+        for bad in ["eu", "eu=49", "=+49", "eu=+4x"] {
+            let o = Overrides { caller_regions: Some(bad.into()), ..Overrides::default() };
+            assert!(matches!(Config::load(&o), Err(ConfigError::Invalid { key: "caller_regions", .. })), "{bad}");
+        }
+        let o = Overrides { caller_regions: Some("eu=+49, +4930 ; us=+1".into()), ..Overrides::default() };
+        let c = Config::load(&o).expect("regions");
+        assert_eq!(c.caller_region("+493012345"), Some("eu"));
+        assert_eq!(c.caller_region("+14155550100"), Some("us"));
+        assert_eq!(c.caller_region("+33123"), None);
+        assert_eq!(c.caller_region(""), None);
         let o = Overrides { platform_url: Some("http://a:8080, https://b.example/".into()), ..Overrides::default() };
         let c = Config::load(&o).expect("two replicas");
         assert_eq!(c.platform_urls(), ["http://a:8080", "https://b.example/"]);

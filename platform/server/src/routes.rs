@@ -447,6 +447,7 @@ pub fn table() -> Vec<Route> {
         r(Method::POST, "/api/v1/edge/ask", Public, "edge", "Control link: an edge's question (number, SIP account, enqueue, IVR step, position, call events; edge token)", T, 200, T, post(crate::voice::link::ask)),
         r(Method::POST, "/api/v1/edge/voicemails", Public, "edge", "Control link: a voicemail's WAV (?meta=; edge token); becomes a contact", N, 200, T, post(crate::voice::link::voicemail).layer(axum::extract::DefaultBodyLimit::max(crate::voice::link::MAX_VOICEMAIL_BYTES))),
         r(Method::POST, "/api/v1/edge/recordings", Public, "edge", "Control link: a finished recording's WAV (?meta=; edge token), stored with its contact", N, 200, T, post(crate::voice::link::recording).layer(axum::extract::DefaultBodyLimit::max(crate::voice::link::MAX_RECORDING_BYTES))),
+        r(Method::GET, "/api/v1/edge/edges", Public, "edge", "The deployment's edges (region, capacity, calls, phones, the replica holding each link, whether alive; edge token)", N, 200, T, get(crate::voice::registry::list)),
         r(Method::GET, "/api/v1/edge/prompts", Public, "edge", "Control link: a tenant's prompt as WAV (?tenant_id=&name=; edge token)", N, 200, T, get(crate::voice::link::prompt)),
     ];
     config_routes!(t, Skill, "/api/v1/skills", "/api/v1/skills/{id}", "skills", "SkillInput", "SkillView", Role::Agent);

@@ -6,8 +6,8 @@ use switchboard_domain::{
     UserId, WebhookDelivery, WebhookId,
 };
 use switchboard_store::{
-    ApiKeySecret, ContactFilter, Credentials, DocKind, Fence, Lease, NewTenant, Page, PageRequest, RefreshOutcome,
-    RefreshToken, Session, Store, StoreError, StoredDoc, TenantEvent,
+    ApiKeySecret, ContactFilter, Credentials, DocKind, EdgeRecord, Fence, Lease, NewTenant, Page, PageRequest,
+    RefreshOutcome, RefreshToken, Session, Store, StoreError, StoredDoc, TenantEvent,
 };
 
 use crate::{SqlStore, backend_err, conflict_or, int, opt_int, opt_text, parse, text};
@@ -1528,6 +1528,56 @@ impl Store for SqlStore {
         .await
         .map_err(backend_err)?;
         tx.commit().await
+    }
+
+    async fn record_edge(&self, edge: &EdgeRecord) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO edges (edge_id, region, capacity, sip, active_calls, registered, replica, heard_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, {now}) \
+             ON CONFLICT (edge_id) DO UPDATE SET region = excluded.region, capacity = excluded.capacity, \
+               sip = excluded.sip, active_calls = excluded.active_calls, registered = excluded.registered, \
+               replica = excluded.replica, heard_at = excluded.heard_at",
+            now = self.db_now_ms()
+        );
+        let registered = serde_json::to_string(&edge.registered).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let mut tx = self.begin(None, true).await?;
+        sqlx::query(&self.sql(&sql))
+            .bind(edge.edge_id.clone())
+            .bind(edge.region.clone())
+            .bind(i64::from(edge.capacity))
+            .bind(edge.sip.clone())
+            .bind(i64::from(edge.active_calls))
+            .bind(registered)
+            .bind(edge.replica.clone())
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?;
+        tx.commit().await
+    }
+
+    async fn edges(&self) -> Result<Vec<(EdgeRecord, i64)>, StoreError> {
+        let sql = format!(
+            "SELECT edge_id, region, capacity, sip, active_calls, registered, replica, {} - heard_at AS ago \
+             FROM edges ORDER BY edge_id",
+            self.db_now_ms()
+        );
+        let mut tx = self.begin(None, false).await?;
+        let rows = sqlx::query(&self.sql(&sql)).fetch_all(&mut *tx.tx).await.map_err(backend_err)?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| {
+                let edge = EdgeRecord {
+                    edge_id: text(r, "edge_id")?,
+                    region: text(r, "region")?,
+                    capacity: u32::try_from(int(r, "capacity")?).unwrap_or(0),
+                    sip: text(r, "sip")?,
+                    active_calls: u32::try_from(int(r, "active_calls")?).unwrap_or(0),
+                    registered: serde_json::from_str(&text(r, "registered")?).unwrap_or_default(),
+                    replica: text(r, "replica")?,
+                };
+                Ok((edge, int(r, "ago")?))
+            })
+            .collect()
     }
 
     async fn agent_presences(&self, tenant: TenantId) -> Result<Vec<(UserId, String)>, StoreError> {

@@ -25,7 +25,7 @@ async fn every_tenant_table_has_forced_row_level_security() {
     .expect("catalog");
     // The global directories are read before a tenant is known; they are listed on purpose.
     // `leases` belong to the deployment's replicas, not to any tenant.
-    let global = ["identities", "doc_directory", "processed_messages", "leases", "_sqlx_migrations"];
+    let global = ["identities", "doc_directory", "processed_messages", "leases", "edges", "_sqlx_migrations"];
     let mut checked = 0;
     for row in &rows {
         let name: String = row.get("name");

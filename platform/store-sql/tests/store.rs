@@ -365,6 +365,36 @@ async fn agent_presence_is_remembered_per_tenant() {
 }
 
 #[tokio::test]
+async fn edges_are_recorded_with_how_long_ago_they_were_heard() {
+    on_each_backend(|store, kind| async move {
+        let mut eu = switchboard_store::EdgeRecord {
+            edge_id: "edge-eu-1".into(),
+            region: "eu".into(),
+            capacity: 500,
+            sip: "203.0.113.5:5060".into(),
+            active_calls: 3,
+            registered: vec!["desk-ann".into()],
+            replica: "r1".into(),
+        };
+        store.record_edge(&eu).await.expect("hello");
+        let us = switchboard_store::EdgeRecord { edge_id: "edge-us-1".into(), region: "us".into(), ..eu.clone() };
+        store.record_edge(&us).await.expect("another");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // A heartbeat through another replica replaces what was known.
+        eu.active_calls = 4;
+        eu.registered = vec![];
+        eu.replica = "r2".into();
+        store.record_edge(&eu).await.expect("heartbeat");
+        let edges = store.edges().await.expect("edges");
+        assert_eq!(edges.iter().map(|(e, _)| e.clone()).collect::<Vec<_>>(), [eu, us], "{kind:?}");
+        let (fresh, older) = (edges[0].1, edges[1].1);
+        assert!((0..300).contains(&fresh), "{kind:?}: heard {fresh} ms ago");
+        assert!((300..5_000).contains(&older), "{kind:?}: heard {older} ms ago");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn ping_answers() {
     on_each_backend(|store, _| async move { store.ping().await.expect("ping") }).await;
 }

@@ -461,6 +461,30 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// The remembered presences of a tenant's agents.
     async fn agent_presences(&self, tenant: TenantId) -> Result<Vec<(UserId, String)>, StoreError>;
+    /// Records what an edge said in its latest hello or heartbeat, heard now (database clock).
+    async fn record_edge(&self, edge: &EdgeRecord) -> Result<(), StoreError>;
+    /// Every edge recorded, by name, each with how many milliseconds ago (database clock) it was
+    /// last heard from.
+    async fn edges(&self) -> Result<Vec<(EdgeRecord, i64)>, StoreError>;
+}
+
+/// An edge media node as the replica holding its control link last heard it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EdgeRecord {
+    /// Its name.
+    pub edge_id: String,
+    /// Its region.
+    pub region: String,
+    /// Most calls it takes.
+    pub capacity: u32,
+    /// Its SIP address as peers reach it.
+    pub sip: String,
+    /// Calls in progress.
+    pub active_calls: u32,
+    /// SIP user names of the phones registered with it.
+    pub registered: Vec<String>,
+    /// The replica holding its link.
+    pub replica: String,
 }
 
 /// A lease a writer must still hold for its write to count.

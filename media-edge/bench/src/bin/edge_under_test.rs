@@ -40,7 +40,7 @@ struct Synthetic {
 
 #[async_trait::async_trait]
 impl Platform for Synthetic {
-    async fn number(&self, _number: &str) -> Result<Option<NumberRoute>, PlatformError> {
+    async fn number(&self, _number: &str, _caller: &str) -> Result<Option<NumberRoute>, PlatformError> {
         Ok(Some(NumberRoute {
             tenant_id: "bench".into(),
             endpoint_id: "bench".into(),
@@ -49,6 +49,7 @@ impl Platform for Synthetic {
             hours: Default::default(),
             max_concurrent_calls: 1_000_000,
             unavailable: None,
+            redirect: None,
         }))
     }
 

@@ -255,7 +255,8 @@ async fn session(
             }
         }
     }
-    if is_agent && state.routing.socket_closed(p.tenant_id, agent) {
+    // An agent with a console still open (here, or on another replica) stays as they are.
+    if is_agent && state.routing.last_socket_closed(p.tenant_id, agent).await {
         let _ = state.routing.run(p.tenant_id, |r| Command::Presence(agent, Presence::Offline, r)).await;
     }
 }

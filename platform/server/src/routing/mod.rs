@@ -105,6 +105,8 @@ struct Actor {
 
 /// How long a command waits for its shard to have a driver (a shard changing hands).
 const OWNER_WAIT: Duration = Duration::from_secs(12);
+/// The broadcast asking replicas how many consoles an agent has open on them.
+const AGENT_SOCKETS: &str = "agent_sockets";
 /// How often stopped actors are started again (embedded mode).
 const REVIVE_EVERY: Duration = Duration::from_secs(5);
 
@@ -136,6 +138,18 @@ impl Routing {
     pub fn clustered(store: Arc<dyn Store>, bus: Arc<dyn Bus>) -> Self {
         let cluster = Arc::new(cluster::Cluster::new());
         let routing = Self { cluster: Some(cluster.clone()), ..Self::new(store, bus) };
+        // Another replica asks whether an agent still has a console open here.
+        let sockets = routing.sockets.clone();
+        cluster.on_broadcast(
+            AGENT_SOCKETS,
+            Arc::new(move |question| {
+                let open = serde_json::from_value::<(TenantId, UserId)>(question)
+                    .ok()
+                    .and_then(|key| sockets.lock().unwrap_or_else(|e| e.into_inner()).get(&key).copied())
+                    .unwrap_or(0);
+                Box::pin(async move { serde_json::json!({ "open": open }) })
+            }),
+        );
         tokio::spawn(cluster::keep(cluster, routing.clone()));
         routing
     }
@@ -373,8 +387,21 @@ impl Routing {
         *self.sockets.lock().unwrap_or_else(|e| e.into_inner()).entry((tenant, agent)).or_default() += 1;
     }
 
-    /// A console socket closed; true when it was the agent's last one.
-    pub fn socket_closed(&self, tenant: TenantId, agent: UserId) -> bool {
+    /// A console socket closed; true when it was the agent's last one anywhere: in this process,
+    /// and (distributed mode) on every other replica that answers within 2 s.
+    pub async fn last_socket_closed(&self, tenant: TenantId, agent: UserId) -> bool {
+        if !self.socket_closed(tenant, agent) {
+            return false;
+        }
+        let Some(cluster) = &self.cluster else { return true };
+        let question = serde_json::json!([tenant, agent]);
+        let answers =
+            cluster.broadcast(&*self.bus, AGENT_SOCKETS, question, Duration::from_secs(2), |a| a["open"] != 0).await;
+        !answers.iter().any(|a| a["open"].as_u64().is_some_and(|n| n > 0))
+    }
+
+    /// A console socket closed; true when it was the agent's last one in this process.
+    fn socket_closed(&self, tenant: TenantId, agent: UserId) -> bool {
         let mut sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
         let n = sockets.entry((tenant, agent)).or_default();
         *n = n.saturating_sub(1);

@@ -21,7 +21,9 @@ async fn user_of(state: &AppState, p: &Principal, id: &str) -> Result<UserId, Ap
 }
 
 async fn view(state: &AppState, account: SipAccount) -> wire::SipAccountView {
-    let registered = state.voice.edges.registered(&account.username).await;
+    // This replica's own edges first, then every live edge of the deployment.
+    let registered = state.voice.edges.registered(&account.username).await
+        || super::registry::registered_anywhere(state, &account.username).await;
     wire::SipAccountView {
         user_id: account.user_id.to_string(),
         username: account.username,

@@ -76,6 +76,7 @@ fn to_wire(route: NumberRoute) -> Result<RouteWire, PlatformError> {
         hours: route.hours,
         max_concurrent_calls: route.max_concurrent_calls,
         unavailable: route.unavailable,
+        redirect: route.redirect,
     })
 }
 
@@ -85,9 +86,20 @@ pub async fn ask(State(state): State<AppState>, Edge(edge): Edge, body: Bytes) -
     let p = platform(&state);
     let fail = failed(&edge, ask.name());
     let answer = match ask {
-        Ask::Number { number } => p.number(&number).await.and_then(|r| r.map(to_wire).transpose()).map(Answer::Route),
+        Ask::Number { number, caller } => match p.number(&number, &caller).await {
+            Ok(Some(mut route)) => {
+                route.redirect = super::registry::redirect(&state, &edge, &number, &caller).await;
+                to_wire(route).map(|r| Answer::Route(Some(r)))
+            }
+            Ok(None) => Ok(Answer::Route(None)),
+            Err(e) => Err(e),
+        },
         Ask::SipAccount { username } => p.sip_account(&username).await.map(Answer::SipAccount),
-        Ask::Enqueue { call } => p.enqueue(&call).await.map(Answer::Admission),
+        Ask::Enqueue { mut call } => {
+            // Which edge holds the call: if that edge dies, the call's contact is ended.
+            call.attributes.insert(super::registry::EDGE_ATTRIBUTE.into(), edge.clone());
+            p.enqueue(&call).await.map(Answer::Admission)
+        }
         Ask::IvrStep { ask } => p.ivr_step(&ask).await.map(Answer::IvrChoice),
         Ask::Position { tenant_id, contact_id } => p.position(&tenant_id, &contact_id).await.map(Answer::Position),
         Ask::Abandoned { tenant_id, contact_id } => p.abandoned(&tenant_id, &contact_id).await.map(|()| Answer::Done),
@@ -204,7 +216,17 @@ async fn session(state: AppState, mut socket: WebSocket) {
     let heartbeat = state.voice.heartbeat;
     let edges = state.voice.edges.clone();
     let (region, capacity, sip) = (hello.region.clone(), hello.capacity, hello.sip.clone());
-    let mut link = edges.link(hello);
+    let record = |active_calls: u32, registered: Vec<String>| switchboard_store::EdgeRecord {
+        edge_id: hello.edge_id.clone(),
+        region: hello.region.clone(),
+        capacity: hello.capacity,
+        sip: hello.sip.clone(),
+        active_calls,
+        registered,
+        replica: super::registry::replica_name(&state),
+    };
+    super::registry::heard(&state, record(0, Vec::new()));
+    let mut link = edges.link(hello.clone());
     let edge = link.edge_id.clone();
     tracing::info!(%edge, %region, capacity, %sip, "edge linked");
     state.metrics.edge_links.inc();
@@ -223,7 +245,10 @@ async fn session(state: AppState, mut socket: WebSocket) {
                     Some(Ok(Frame::Text(text))) => {
                         last_heard = Instant::now();
                         match EdgeFrame::decode(&text) {
-                            Ok(EdgeFrame::Heartbeat(beat)) => edges.heard(&edge, link.session, beat),
+                            Ok(EdgeFrame::Heartbeat(beat)) => {
+                                super::registry::heard(&state, record(beat.active_calls, beat.registered.clone()));
+                                edges.heard(&edge, link.session, beat);
+                            }
                             Ok(EdgeFrame::CommandDone { id, result }) => edges.done(link.session, id, result),
                             Ok(EdgeFrame::Hello(_)) => tracing::warn!(%edge, "a second hello ignored"),
                             Err(e) => tracing::warn!(%edge, error = %e, "ignoring an unreadable frame from an edge"),

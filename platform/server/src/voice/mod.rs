@@ -11,6 +11,7 @@ pub mod edges;
 pub mod link;
 mod platform;
 pub mod prompts;
+pub mod registry;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -33,6 +34,8 @@ pub struct Voice {
     edge_token: Arc<OnceLock<[u8; 32]>>,
     /// How often linked edges heartbeat (a link silent for three beats is dropped).
     pub heartbeat: Duration,
+    /// The deployment's settings, for callers' regions.
+    config: Arc<crate::config::Config>,
 }
 
 impl Voice {
@@ -44,7 +47,13 @@ impl Voice {
             max_calls_per_tenant: config.voice_max_calls_per_tenant,
             edge_token: Arc::default(),
             heartbeat: Duration::from_secs(5),
+            config: Arc::new(config.clone()),
         }
+    }
+
+    /// The region of a caller (E.164), if the deployment maps it to one.
+    pub fn caller_region(&self, caller: &str) -> Option<&str> {
+        self.config.caller_region(caller)
     }
 
     /// Whether `presented` is the edge token (constant time; false while links are off).
@@ -99,6 +108,7 @@ pub async fn start(
     }
     if state.voice.links_enabled() {
         tracing::info!("stand-alone edges may link");
+        tokio::spawn(registry::sweep(state.clone()));
     }
     Ok(handle)
 }

@@ -76,7 +76,7 @@ impl StorePlatform {
 
 #[async_trait::async_trait]
 impl Platform for StorePlatform {
-    async fn number(&self, number: &str) -> Result<Option<NumberRoute>, PlatformError> {
+    async fn number(&self, number: &str, _caller: &str) -> Result<Option<NumberRoute>, PlatformError> {
         let key = format!("{}:{number}", EndpointKind::VoiceNumber.as_str());
         let Some((tenant, doc)) =
             self.state.store.find_by_global_key(DocKind::Endpoint, &key).await.map_err(unavailable)?
@@ -107,6 +107,7 @@ impl Platform for StorePlatform {
             hours: hours.into_iter().map(|h| (h.id.to_string(), h)).collect::<BTreeMap<_, _>>(),
             max_concurrent_calls: self.max_calls_per_tenant,
             unavailable: (!serves).then(|| "Service suspended".to_owned()),
+            redirect: None,
         }))
     }
 

@@ -38,6 +38,7 @@ const PUBLIC: &[&str] = &[
     "/api/v1/edge/voicemails",
     "/api/v1/edge/recordings",
     "/api/v1/edge/prompts",
+    "/api/v1/edge/edges",
     "/chat/v1/transcript",
     // The plan list for the signup page, and Stripe's signed events.
     "/api/v1/billing/plans",

@@ -44,7 +44,7 @@ impl Drop for Replica {
     }
 }
 
-fn replica(db: &TestDb, amqp: &str, dir: &Path) -> Replica {
+pub(crate) fn replica(db: &TestDb, amqp: &str, dir: &Path) -> Replica {
     replica_on(&db.app_url, &db.owner_url, amqp, dir)
 }
 
@@ -60,6 +60,8 @@ pub(crate) fn replica_on(app_url: &str, owner_url: &str, amqp: &str, dir: &Path)
         .env("SWITCHBOARD_DATA_DIR", dir)
         .env("SWITCHBOARD_OBJECTS_DIR", dir.parent().unwrap_or(dir).join("objects"))
         .env("SWITCHBOARD_EDGE_TOKEN", EDGE_TOKEN)
+        // German callers belong to the eu edges (the test numbers' callers, +1, to no region).
+        .env("SWITCHBOARD_CALLER_REGIONS", "eu=+49")
         .env("SWITCHBOARD_DATABASE_URL", app_url)
         .env("SWITCHBOARD_DATABASE_OWNER_URL", owner_url)
         .env("SWITCHBOARD_AMQP_URL", amqp)
@@ -490,6 +492,13 @@ async fn two_replicas_split_the_shards_forward_commands_and_hear_broadcasts() {
         .await;
     assert_eq!(answers, [json!({"node": b.node(), "asked": {"call_id": "c1"}})]);
 
+    // An agent's consoles are counted across replicas: closing the one on b is not their last
+    // while a holds another; closing that one is.
+    a.socket_opened(tenant, owner.id);
+    b.socket_opened(tenant, owner.id);
+    assert!(!b.last_socket_closed(tenant, owner.id).await, "a still holds a console of theirs");
+    assert!(a.last_socket_closed(tenant, owner.id).await, "that was their last console");
+
     // A graceful stop hands b's shards over at once, well before its leases would expire (5 s).
     b.leave().await;
     assert!(b.driven_shards().is_empty());
@@ -544,7 +553,17 @@ pub(crate) async fn postgresql_then_rabbitmq(pg: &switchboard_testkit::postgres:
 
 /// Signs a business up on `base`: the owner's token and user id.
 pub(crate) async fn signed_up(client: &reqwest::Client, base: &str) -> (String, String) {
-    let signup = sign_up(client, base, "Acme", "owner@acme.example").await;
+    signed_up_as(client, base, "Acme", "owner@acme.example").await
+}
+
+/// Signs `business` up on `base` with its owner's e-mail: the owner's token and user id.
+pub(crate) async fn signed_up_as(
+    client: &reqwest::Client,
+    base: &str,
+    business: &str,
+    email: &str,
+) -> (String, String) {
+    let signup = sign_up(client, base, business, email).await;
     let token = signup["tokens"]["access_token"].as_str().expect("token").to_owned();
     (token, signup["user"]["id"].as_str().expect("user id").to_owned())
 }
@@ -610,13 +629,17 @@ async fn restarting_postgresql_then_rabbitmq_under_load_loses_no_accepted_contac
             let mut tries = [(0u32, 0u32); 5];
             let mut i = 0;
             while loading.load(Ordering::SeqCst) {
-                let p = phase.load(Ordering::SeqCst);
+                let started = phase.load(Ordering::SeqCst);
                 let res = client
                     .post(format!("{}/api/v1/contacts", bases[i % 2]))
                     .bearer_auth(&owner)
                     .json(&json!({"channel": "voice", "queue_id": queue}))
                     .send()
                     .await;
+                // A request that overlapped a fault window (sent just before it began, or still
+                // waiting when it ended) counts in that window: the odd phases are the faults.
+                let ended = phase.load(Ordering::SeqCst);
+                let p = (started..=ended).find(|p| p % 2 == 1).unwrap_or(started);
                 tries[p].0 += 1;
                 match res {
                     Ok(r) if r.status() == reqwest::StatusCode::CREATED => {
@@ -624,10 +647,16 @@ async fn restarting_postgresql_then_rabbitmq_under_load_loses_no_accepted_contac
                         accepted.push(body["id"].as_str().expect("id").to_owned());
                     }
                     Ok(r) => {
-                        assert!(r.status().is_server_error(), "a fault is a 5xx, not {}", r.status());
+                        let status = r.status();
+                        let body = r.text().await.unwrap_or_default();
+                        eprintln!("faults: refused in {}: {status} {body}", FAULT_PHASES[p]);
+                        assert!(status.is_server_error(), "a fault is a 5xx, not {status}");
                         tries[p].1 += 1;
                     }
-                    Err(_) => tries[p].1 += 1,
+                    Err(e) => {
+                        eprintln!("faults: refused in {}: {e}", FAULT_PHASES[p]);
+                        tries[p].1 += 1;
+                    }
                 }
                 i += 1;
                 tokio::time::sleep(Duration::from_millis(150)).await;

@@ -11,6 +11,7 @@ mod binary;
 mod chat;
 mod cluster;
 mod cluster_calls;
+mod cluster_script;
 mod config_api;
 mod edge_process;
 mod email;

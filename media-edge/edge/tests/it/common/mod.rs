@@ -50,7 +50,7 @@ impl Memory {
 
 #[async_trait::async_trait]
 impl Platform for Memory {
-    async fn number(&self, number: &str) -> Result<Option<NumberRoute>, PlatformError> {
+    async fn number(&self, number: &str, _caller: &str) -> Result<Option<NumberRoute>, PlatformError> {
         if self.slow.iter().any(|n| n == number) {
             tokio::time::sleep(Duration::from_millis(1_500)).await;
         }
@@ -121,6 +121,7 @@ pub fn route(flow: Option<serde_json::Value>, queue: Option<&str>, max_calls: u3
         hours: BTreeMap::new(),
         max_concurrent_calls: max_calls,
         unavailable: None,
+        redirect: None,
     }
 }
 

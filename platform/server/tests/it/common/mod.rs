@@ -279,3 +279,19 @@ pub async fn sign_up(client: &reqwest::Client, base: &str, business: &str, email
         .await
         .expect("json")
 }
+
+/// What `probe` finds, within 30 s.
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: not within 30 s");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
