@@ -62,9 +62,44 @@ pub struct EdgeConfig {
     /// Carriers' trunk addresses (`203.0.113.0/24`): exempt from the per-source flood limit, since
     /// a trunk carries many callers' requests from one address.
     pub trusted_peers: Vec<TrustedNet>,
-    /// Take new calls (INVITE) only from `trusted_peers` and answer others 403; phones still
-    /// register from anywhere. Off by default, so a carrier can be pointed at a fresh install.
+    /// Take new calls (INVITE) only from `trusted_peers`, or from carriers that authenticate as
+    /// one of `trunk_accounts`, and answer others 403; phones still register from anywhere. Off
+    /// by default, so a carrier can be pointed at a fresh install.
     pub calls_from_trusted_only: bool,
+    /// Carriers' trunk accounts: with `calls_from_trusted_only`, a call from outside
+    /// `trusted_peers` is challenged (407) and taken when it proves one of these.
+    pub trunk_accounts: Vec<TrunkAccount>,
+}
+
+/// A carrier's trunk account (digest user name and password, in the edge's realm).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TrunkAccount {
+    /// The user name the carrier authenticates as.
+    pub username: String,
+    /// Its password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for TrunkAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrunkAccount").field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+impl std::str::FromStr for TrunkAccount {
+    type Err = String;
+
+    /// `user:password` (the password at least 12 characters).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (username, password) = s.trim().split_once(':').ok_or("a trunk account is user:password")?;
+        if username.is_empty() || username.contains(char::is_whitespace) {
+            return Err("a trunk account needs a user name without spaces".into());
+        }
+        if password.chars().count() < 12 {
+            return Err(format!("the password of trunk account {username} is shorter than 12 characters"));
+        }
+        Ok(TrunkAccount { username: username.to_owned(), password: password.to_owned() })
+    }
 }
 
 /// An address block (`ip/prefix`) whose SIP traffic is not flood-limited.
@@ -131,6 +166,7 @@ impl EdgeConfig {
             max_calls: 1_000,
             trusted_peers: Vec::new(),
             calls_from_trusted_only: false,
+            trunk_accounts: Vec::new(),
         }
     }
 }

@@ -772,32 +772,11 @@ Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{body}",
                 self.answer(tx, 200, None, &headers, None);
             }
             "INVITE" if self.config.calls_from_trusted_only && !self.trusted(peer.ip()) => {
-                // Not one of our carriers: no call (toll fraud and spam come this way).
-                tracing::info!(source = %peer.ip(), "call refused: not from a carrier trunk");
-                self.answer(tx, 403, Some("Calls are taken from our carriers only"), &[], None);
-            }
-            "INVITE" => {
-                let dialled = match &raw.start {
-                    StartLine::Request { uri, .. } => uri_user(uri).map(e164),
-                    StartLine::Response { .. } => None,
-                };
-                let Some(number) = dialled else {
-                    self.answer(tx, 404, Some("No number in the request URI"), &[], None);
-                    return;
-                };
-                // Full: say so before asking the platform anything.
-                if self.tenant_calls.values().sum::<u32>() >= self.config.max_calls {
-                    self.answer(tx, 503, Some("Edge at capacity"), &[("Retry-After".into(), "5".into())], None);
-                    return;
+                if self.trunk_authenticated(tx, peer.ip(), raw) {
+                    self.take_invite(tx, raw);
                 }
-                let caller = raw.one("From").ok().and_then(|f| uri_user(header_uri(f)).map(e164)).unwrap_or_default();
-                let platform = self.platform.clone();
-                let events = self.events.clone();
-                tokio::spawn(async move {
-                    let route = platform.number(&number, &caller).await;
-                    let _ = events.send(Event::Routed { tx, route }).await;
-                });
             }
+            "INVITE" => self.take_invite(tx, raw),
             "REGISTER" => {
                 let Some(header) = raw.all("Authorization").next().map(str::to_owned) else {
                     let challenges = self.challenges(false);
@@ -820,6 +799,72 @@ Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{body}",
             // Requests that belong in a dialog but name none.
             "BYE" | "INFO" => self.answer(tx, 481, None, &[], None),
             _ => self.answer(tx, 405, None, &[("Allow".into(), switchboard_sip::message::METHODS.join(", "))], None),
+        }
+    }
+
+    /// A new call: ask the platform where its number leads (answered in [`Self::on_routed`]).
+    fn take_invite(&mut self, tx: TxId, raw: &Raw<'_>) {
+        let dialled = match &raw.start {
+            StartLine::Request { uri, .. } => uri_user(uri).map(e164),
+            StartLine::Response { .. } => None,
+        };
+        let Some(number) = dialled else {
+            self.answer(tx, 404, Some("No number in the request URI"), &[], None);
+            return;
+        };
+        // Full: say so before asking the platform anything.
+        if self.tenant_calls.values().sum::<u32>() >= self.config.max_calls {
+            self.answer(tx, 503, Some("Edge at capacity"), &[("Retry-After".into(), "5".into())], None);
+            return;
+        }
+        let caller = raw.one("From").ok().and_then(|f| uri_user(header_uri(f)).map(e164)).unwrap_or_default();
+        let platform = self.platform.clone();
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let route = platform.number(&number, &caller).await;
+            let _ = events.send(Event::Routed { tx, route }).await;
+        });
+    }
+
+    /// A call from outside the carriers' address blocks: taken only from a carrier that proves
+    /// one of the trunk accounts with digest (RFC 3261 §22.3: 407 and Proxy-Authorization).
+    /// Answers the request itself unless the caller is authenticated.
+    fn trunk_authenticated(&mut self, tx: TxId, source: IpAddr, raw: &Raw<'_>) -> bool {
+        if self.config.trunk_accounts.is_empty() {
+            // Not one of our carriers: no call (toll fraud and spam come this way).
+            tracing::info!(%source, "call refused: not from a carrier trunk");
+            self.answer(tx, 403, Some("Calls are taken from our carriers only"), &[], None);
+            return false;
+        }
+        let Some(header) = raw.all("Proxy-Authorization").next().map(str::to_owned) else {
+            let challenges = self.challenges_in("Proxy-Authenticate", false);
+            self.answer(tx, 407, None, &challenges, None);
+            return false;
+        };
+        let now = self.now();
+        let realm = self.config.realm.clone();
+        let accounts = &self.config.trunk_accounts;
+        let ha1 = |user: &str, alg: Algorithm| {
+            accounts
+                .iter()
+                .find(|a| a.username == user)
+                .map(|a| switchboard_sip::digest::ha1(alg, &a.username, &realm, &a.password))
+        };
+        match self.auth.verify(now, source, &realm, "INVITE", &header, ha1) {
+            Ok(trunk) => {
+                tracing::info!(%source, %trunk, "call from a carrier trunk account");
+                true
+            }
+            Err(DigestError::Stale) => {
+                let challenges = self.challenges_in("Proxy-Authenticate", true);
+                self.answer(tx, 407, None, &challenges, None);
+                false
+            }
+            Err(e) => {
+                tracing::info!(%source, error = %e, "call refused: trunk credentials not accepted");
+                self.answer(tx, 403, Some(&e.to_string()), &[], None);
+                false
+            }
         }
     }
 
@@ -1029,12 +1074,17 @@ Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{body}",
 
     /// A digest challenge per configured algorithm (RFC 8760 order: preferred first).
     fn challenges(&self, stale: bool) -> Vec<(String, String)> {
+        self.challenges_in("WWW-Authenticate", stale)
+    }
+
+    /// Digest challenges in the header `name` (a registrar's or a proxy's), preferred first.
+    fn challenges_in(&self, name: &str, stale: bool) -> Vec<(String, String)> {
         let now = self.now();
         self.config
             .digest_algorithms
             .iter()
             .copied()
-            .map(|alg| ("WWW-Authenticate".to_owned(), self.auth.challenge(now, &self.config.realm, alg, stale)))
+            .map(|alg| (name.to_owned(), self.auth.challenge(now, &self.config.realm, alg, stale)))
             .collect()
     }
 

@@ -116,8 +116,12 @@ pub struct Config {
     pub edge_max_calls: u32,
     /// Carriers' trunk addresses or blocks (`203.0.113.0/24`), exempt from the SIP flood limit.
     pub sip_trusted_peers: Vec<String>,
-    /// Take new calls only from `sip_trusted_peers` (others get 403); phones register anywhere.
+    /// Take new calls only from `sip_trusted_peers` or `sip_trunk_accounts` (others get 403);
+    /// phones register anywhere.
     pub sip_calls_from_trusted_only: bool,
+    /// Carriers' trunk accounts (`user:password`): calls from outside the trusted blocks are
+    /// challenged (407) and taken when they prove one.
+    pub sip_trunk_accounts: Vec<String>,
 }
 
 impl Default for Config {
@@ -171,6 +175,7 @@ impl Default for Config {
             edge_http_addr: None,
             edge_max_calls: 1_000,
             sip_trusted_peers: Vec::new(),
+            sip_trunk_accounts: Vec::new(),
             sip_calls_from_trusted_only: false,
         }
     }
@@ -276,6 +281,9 @@ pub struct Overrides {
     /// Take new calls only from the trusted carrier trunks (true/false) [default: false].
     #[arg(long, env = "SWITCHBOARD_SIP_CALLS_FROM_TRUSTED_ONLY", global = true)]
     pub sip_calls_from_trusted_only: Option<bool>,
+    /// Carriers' trunk accounts that authenticate with digest, comma-separated user:password.
+    #[arg(long, env = "SWITCHBOARD_SIP_TRUNK_ACCOUNTS", global = true, hide_env_values = true)]
+    pub sip_trunk_accounts: Option<String>,
 }
 
 /// A configuration that cannot be used.
@@ -329,6 +337,9 @@ impl Config {
         }
         if let Some(v) = o.sip_calls_from_trusted_only {
             c.sip_calls_from_trusted_only = v;
+        }
+        if let Some(v) = &o.sip_trunk_accounts {
+            c.sip_trunk_accounts = v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
         }
         if let Some(v) = &o.sip_trusted_peers {
             c.sip_trusted_peers = v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
@@ -429,10 +440,11 @@ impl Config {
                 message: "must be http(s)://..., or several separated by commas".into(),
             });
         }
-        if self.trusted_peers()?.is_empty() && self.sip_calls_from_trusted_only {
+        if self.trusted_peers()?.is_empty() && self.trunk_accounts()?.is_empty() && self.sip_calls_from_trusted_only {
             return Err(ConfigError::Invalid {
                 key: "sip_calls_from_trusted_only",
-                message: "name the carriers' trunks in sip_trusted_peers, or no call would ever be taken".into(),
+                message: "name the carriers' trunks in sip_trusted_peers or sip_trunk_accounts, or no call would ever be taken"
+                    .into(),
             });
         }
         if self.edge_max_calls == 0 {
@@ -526,6 +538,14 @@ impl Config {
             .collect()
     }
 
+    /// The carriers' trunk accounts, parsed.
+    pub fn trunk_accounts(&self) -> Result<Vec<switchboard_edge::TrunkAccount>, ConfigError> {
+        self.sip_trunk_accounts
+            .iter()
+            .map(|a| a.parse().map_err(|message| ConfigError::Invalid { key: "sip_trunk_accounts", message }))
+            .collect()
+    }
+
     /// The plan catalogue: the configured file, or the built-in one; checked.
     pub fn catalogue(&self) -> Result<switchboard_billing::Catalogue, ConfigError> {
         let catalogue = match &self.billing_plans {
@@ -584,6 +604,11 @@ impl Config {
         ] {
             if secret.is_some() {
                 *secret = Some("********".into());
+            }
+        }
+        for account in &mut shown.sip_trunk_accounts {
+            if let Some((user, _)) = account.split_once(':') {
+                *account = format!("{user}:********");
             }
         }
         if let Some(url) = &shown.smtp_relay_url
@@ -683,17 +708,26 @@ mod tests {
         assert!(matches!(Config::load(&o), Err(ConfigError::Invalid { key: "sip_calls_from_trusted_only", .. })));
         let o = Overrides { edge_max_calls: Some(0), ..Overrides::default() };
         assert!(matches!(Config::load(&o), Err(ConfigError::Invalid { key: "edge_max_calls", .. })));
+        for bad in ["carrier", "carrier:short", ":a-long-trunk-password", "car rier:a-long-trunk-password"] {
+            let o = Overrides { sip_trunk_accounts: Some(bad.into()), ..Overrides::default() };
+            assert!(matches!(Config::load(&o), Err(ConfigError::Invalid { key: "sip_trunk_accounts", .. })), "{bad}");
+        }
         let token = "an-edge-token-of-at-least-32-bytes!!";
         let o = Overrides {
             edge_token: Some(token.into()),
             edge_region: Some("eu".into()),
             edge_max_calls: Some(200),
+            // Trunk accounts alone are enough for calls from carriers only.
+            sip_calls_from_trusted_only: Some(true),
+            sip_trunk_accounts: Some("carrier-1:a-long-trunk-password, carrier-2:another-long-one".into()),
             ..Overrides::default()
         };
         let c = Config::load(&o).expect("valid");
         assert_eq!((c.edge_region.as_str(), c.edge_max_calls), ("eu", 200));
+        assert_eq!(c.trunk_accounts().expect("parsed").len(), 2);
         let shown = c.to_toml();
         assert!(!shown.contains(token) && shown.contains("edge_token = \"********\""), "{shown}");
+        assert!(!shown.contains("a-long-trunk-password") && shown.contains("carrier-1:********"), "{shown}");
     }
 
     #[test]

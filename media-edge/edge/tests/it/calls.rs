@@ -277,3 +277,35 @@ async fn a_late_offer_gets_our_offer_in_the_200_and_its_answer_from_the_ack() {
     let bye = mute.answer_request(3000).await.expect("the edge hangs up");
     assert!(bye.starts_with("BYE "), "{bye}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_carrier_outside_the_trusted_blocks_is_challenged_and_taken_with_its_trunk_account() {
+    if sipp_path().is_none() {
+        return;
+    }
+    let numbers = HashMap::from([("+14155550111".to_owned(), route(None, Some("q"), 10))]);
+    let (edge, _) = edge_configured(numbers, vec![], |c| {
+        // Loopback, where sipp calls from, is not a trusted block: only the account lets it in.
+        c.trusted_peers = vec!["192.0.2.0/24".parse().expect("block")];
+        c.calls_from_trusted_only = true;
+        c.trunk_accounts = vec!["carrier-1:a-long-trunk-password".parse().expect("account")];
+    })
+    .await;
+    let right = ["-au", "carrier-1", "-ap", "a-long-trunk-password"];
+    let r = sipp(edge.udp, "trunk_auth.xml", "+14155550111", "u1", &right).await;
+    assert!(r.ok, "{}", r.log);
+    assert_eq!((received(&r.log, "407"), received(&r.log, "200")), (1, 2), "challenged, then taken:\n{}", r.log);
+    assert!(r.log.contains("Proxy-Authorization: Digest"), "{}", r.log);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(edge.control.status().await.active_calls, 0, "hung up");
+
+    for (user, password) in [("carrier-1", "not-the-trunk-password"), ("carrier-9", "a-long-trunk-password")] {
+        let wrong = ["-au", user, "-ap", password];
+        let r = sipp(edge.udp, "trunk_auth.xml", "+14155550111", "u1", &wrong).await;
+        assert!(r.ok, "{}", r.log);
+        assert_eq!((received(&r.log, "407"), received(&r.log, "403")), (1, 1), "{user} refused:\n{}", r.log);
+    }
+    assert!("carrier-1:short".parse::<switchboard_edge::TrunkAccount>().is_err(), "short passwords are refused");
+    let shown = format!("{:?}", "carrier-1:a-long-trunk-password".parse::<switchboard_edge::TrunkAccount>());
+    assert!(!shown.contains("a-long-trunk-password"), "the password never reaches logs: {shown}");
+}

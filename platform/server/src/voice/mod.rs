@@ -233,6 +233,7 @@ fn edge_config(config: &crate::config::Config, addr: std::net::SocketAddr) -> sw
     // Checked when the configuration was loaded.
     edge.trusted_peers = config.trusted_peers().unwrap_or_default();
     edge.calls_from_trusted_only = config.sip_calls_from_trusted_only;
+    edge.trunk_accounts = config.trunk_accounts().unwrap_or_default();
     edge
 }
 
