@@ -51,6 +51,12 @@ struct ShardLabels {
     shard: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EdgeLabels {
+    region: String,
+    state: String,
+}
+
 type DurationFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 /// The process's metrics.
@@ -71,6 +77,7 @@ pub struct Metrics {
     /// Stand-alone edges linked to this process now.
     pub edge_links: Gauge,
     routing_shards: Family<ShardLabels, Gauge>,
+    edges: Family<EdgeLabels, Gauge>,
 }
 
 fn duration_histogram() -> Histogram {
@@ -117,7 +124,14 @@ impl Metrics {
             "1 for each routing shard this replica drives (all of them outside distributed mode)",
             routing_shards.clone(),
         );
+        let edges = Family::<EdgeLabels, Gauge>::default();
+        registry.register(
+            "edges",
+            "The deployment's edges by region, live (in rotation) or dead, as the edge registry has them",
+            edges.clone(),
+        );
         Self {
+            edges,
             routing_shards,
             registry: Mutex::new(registry),
             requests,
@@ -129,6 +143,15 @@ impl Metrics {
             billing_webhooks,
             usage_reported,
             edge_links,
+        }
+    }
+
+    /// Sets the edge counts by region from the registry's `(region, live)` pairs.
+    pub fn set_edges(&self, edges: &[(String, bool)]) {
+        self.edges.clear();
+        for (region, live) in edges {
+            let state = if *live { "live" } else { "dead" };
+            self.edges.get_or_create(&EdgeLabels { region: region.clone(), state: state.into() }).inc();
         }
     }
 

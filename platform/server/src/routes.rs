@@ -448,6 +448,7 @@ pub fn table() -> Vec<Route> {
         r(Method::POST, "/api/v1/edge/voicemails", Public, "edge", "Control link: a voicemail's WAV (?meta=; edge token); becomes a contact", N, 200, T, post(crate::voice::link::voicemail).layer(axum::extract::DefaultBodyLimit::max(crate::voice::link::MAX_VOICEMAIL_BYTES))),
         r(Method::POST, "/api/v1/edge/recordings", Public, "edge", "Control link: a finished recording's WAV (?meta=; edge token), stored with its contact", N, 200, T, post(crate::voice::link::recording).layer(axum::extract::DefaultBodyLimit::max(crate::voice::link::MAX_RECORDING_BYTES))),
         r(Method::GET, "/api/v1/edge/edges", Public, "edge", "The deployment's edges (region, capacity, calls, phones, the replica holding each link, whether alive; edge token)", N, 200, T, get(crate::voice::registry::list)),
+        r(Method::DELETE, "/api/v1/edge/edges/{id}", Public, "edge", "Forget a decommissioned edge (out of rotation; 409 while live; edge token)", N, 204, N, delete(crate::voice::registry::forget)),
         r(Method::GET, "/api/v1/edge/prompts", Public, "edge", "Control link: a tenant's prompt as WAV (?tenant_id=&name=; edge token)", N, 200, T, get(crate::voice::link::prompt)),
     ];
     config_routes!(t, Skill, "/api/v1/skills", "/api/v1/skills/{id}", "skills", "SkillInput", "SkillView", Role::Agent);

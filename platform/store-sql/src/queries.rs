@@ -1580,6 +1580,20 @@ impl Store for SqlStore {
             .collect()
     }
 
+    async fn forget_edge(&self, edge_id: &str, silent_ms: i64) -> Result<bool, StoreError> {
+        // The silence is checked in the same statement: a heartbeat in between keeps the edge.
+        let sql = format!("DELETE FROM edges WHERE edge_id = $1 AND heard_at < {} - $2", self.db_now_ms());
+        let mut tx = self.begin(None, true).await?;
+        let done = sqlx::query(&self.sql(&sql))
+            .bind(edge_id.to_owned())
+            .bind(silent_ms)
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(backend_err)?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn agent_presences(&self, tenant: TenantId) -> Result<Vec<(UserId, String)>, StoreError> {
         let mut tx = self.begin(Some(tenant), false).await?;
         let rows = sqlx::query(&self.sql("SELECT user_id, presence FROM agent_presence WHERE tenant_id = $1"))

@@ -390,6 +390,12 @@ async fn edges_are_recorded_with_how_long_ago_they_were_heard() {
         let (fresh, older) = (edges[0].1, edges[1].1);
         assert!((0..300).contains(&fresh), "{kind:?}: heard {fresh} ms ago");
         assert!((300..5_000).contains(&older), "{kind:?}: heard {older} ms ago");
+        // Forgetting needs the edge silent for that long: a live one stays.
+        assert!(!store.forget_edge("edge-eu-1", 60_000).await.expect("forget"), "{kind:?}: heard just now");
+        assert!(store.forget_edge("edge-us-1", 200).await.expect("forget"), "{kind:?}");
+        assert!(!store.forget_edge("edge-us-1", 200).await.expect("again"), "{kind:?}: already gone");
+        let left: Vec<String> = store.edges().await.expect("edges").into_iter().map(|(e, _)| e.edge_id).collect();
+        assert_eq!(left, ["edge-eu-1"], "{kind:?}");
     })
     .await;
 }

@@ -466,6 +466,9 @@ pub trait Store: Send + Sync + 'static {
     /// Every edge recorded, by name, each with how many milliseconds ago (database clock) it was
     /// last heard from.
     async fn edges(&self) -> Result<Vec<(EdgeRecord, i64)>, StoreError>;
+    /// Forgets an edge (decommissioned) if it has not been heard from for `silent_ms`; true when
+    /// it was forgotten, false when it is unknown or was heard from since.
+    async fn forget_edge(&self, edge_id: &str, silent_ms: i64) -> Result<bool, StoreError>;
 }
 
 /// An edge media node as the replica holding its control link last heard it.

@@ -39,6 +39,12 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 /// `/metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     state.metrics.set_driven_shards(&state.routing.driven_shards(), crate::routing::SHARDS);
+    if state.voice.links_enabled()
+        && let Ok(edges) = crate::voice::registry::edges(&state).await
+    {
+        let regions: Vec<(String, bool)> = edges.into_iter().map(|e| (e.edge.region, e.live)).collect();
+        state.metrics.set_edges(&regions);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
 }
 

@@ -76,6 +76,22 @@ pub async fn list(
     Ok(Json(serde_json::json!({ "items": items })))
 }
 
+/// `DELETE /api/v1/edge/edges/{id}` (edge token): forgets a decommissioned edge. Only an edge out
+/// of rotation may be forgotten (409 while it is live; a live edge would reappear at its next
+/// heartbeat anyway), and its calls have been ended by then.
+pub async fn forget(
+    State(state): State<AppState>,
+    _edge: super::link::Edge,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let known = edges(&state).await?.into_iter().find(|e| e.edge.edge_id == id).ok_or(ApiError::NotFound)?;
+    if known.live || !state.store.forget_edge(&id, live_within(&state)).await? {
+        return Err(ApiError::Conflict(format!("edge {id} is live; stop it first")));
+    }
+    tracing::info!(edge = %id, "edge forgotten");
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
 /// Ends the calls of edges that died, for as long as the process runs (one replica at a time,
 /// by a lease; the others stand by).
 pub async fn sweep(state: AppState) {

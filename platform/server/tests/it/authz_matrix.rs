@@ -39,6 +39,7 @@ const PUBLIC: &[&str] = &[
     "/api/v1/edge/recordings",
     "/api/v1/edge/prompts",
     "/api/v1/edge/edges",
+    "/api/v1/edge/edges/{id}",
     "/chat/v1/transcript",
     // The plan list for the signup page, and Stripe's signed events.
     "/api/v1/billing/plans",

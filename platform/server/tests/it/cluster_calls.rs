@@ -592,6 +592,22 @@ async fn killing_an_edge_ends_its_calls_only_and_keeps_the_recordings_it_finishe
     let status = tokio::time::timeout(Duration::from_secs(20), us_call.wait()).await.expect("sipp ends").expect("sipp");
     assert!(status.success(), "the us caller got our BYE");
 
+    // The registry in /metrics; the dead edge can then be forgotten, a live one cannot.
+    let metrics = client.get(format!("{a}/metrics")).send().await.expect("metrics").text().await.expect("text");
+    for line in
+        ["switchboard_edges{region=\"eu\",state=\"dead\"} 1", "switchboard_edges{region=\"us\",state=\"live\"} 1"]
+    {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
+    let forget = |id: &str| {
+        let url = format!("{b}/api/v1/edge/edges/{id}");
+        client.delete(url).bearer_auth(crate::cluster::EDGE_TOKEN).send()
+    };
+    assert_eq!(forget("edge-us-1").await.expect("delete").status(), 409, "a live edge stays");
+    assert_eq!(forget("edge-eu-1").await.expect("delete").status(), 204);
+    assert_eq!(forget("edge-eu-1").await.expect("delete").status(), 404);
+    assert_eq!(live(&registry(&client, &a).await, "edge-eu-1"), None, "forgotten everywhere");
+
     // The recordings of the calls the dead edge finished are all there.
     for id in &finished {
         let recording = eventually("a finished call's recording", || async {
