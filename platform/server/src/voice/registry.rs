@@ -20,6 +20,8 @@ use crate::routing::Command;
 
 /// The contact attribute naming the edge a call came in on.
 pub const EDGE_ATTRIBUTE: &str = "edge";
+/// The contact attribute saying why a connected call ended without a hang-up (`edge_lost`).
+pub const CALL_ENDED_ATTRIBUTE: &str = "call_ended";
 /// How often the sweeper looks for dead edges.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
@@ -127,7 +129,11 @@ pub async fn sweep(state: AppState) {
 async fn end_calls_of(state: &AppState, edge: &str) -> anyhow::Result<()> {
     for tenant in state.store.tenant_ids().await? {
         for contact in state.store.open_contacts(tenant).await? {
-            if contact.channel == Channel::Voice && contact.attributes.get(EDGE_ATTRIBUTE).is_some_and(|e| e == edge) {
+            // Ended already (by this sweeper or a replica that held the lease before): not again.
+            if contact.channel == Channel::Voice
+                && contact.attributes.get(EDGE_ATTRIBUTE).is_some_and(|e| e == edge)
+                && !contact.attributes.contains_key(CALL_ENDED_ATTRIBUTE)
+            {
                 end_call(state, tenant, contact.id, contact.state, contact.agent_id).await;
             }
         }
@@ -146,7 +152,7 @@ async fn end_call(state: &AppState, tenant: TenantId, id: ContactId, at: Contact
         // The agent is told the call ended; the contact stays open for them to finish, as after
         // any hang-up, and records why.
         _ => {
-            let attributes = [("call_ended".to_owned(), "edge_lost".to_owned())].into_iter().collect();
+            let attributes = [(CALL_ENDED_ATTRIBUTE.to_owned(), "edge_lost".to_owned())].into_iter().collect();
             let by = "edge-sweeper".to_owned();
             let noted =
                 state.routing.run(tenant, |reply| Command::Annotate { contact: id, attributes, by, reply }).await;
